@@ -1,0 +1,128 @@
+"""Engine, sessions and schema migrations.
+
+One engine per process (the dashboard caches it with ``st.cache_resource``; the CLI
+makes one per command). SQLite runs in WAL mode with a busy timeout and foreign keys
+on; PostgreSQL uses a small connection pool with pre-ping. The schema is owned by
+Alembic (``alembic/`` at the repository root): :func:`init_db` upgrades any database
+to the newest revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from metrics import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from metrics.settings import REPO_ROOT, get_settings
+
+ALEMBIC_DIR = REPO_ROOT / "alembic"
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be reached or opened; the message names the URL without password."""
+
+
+def safe_url(url: str | sa.URL) -> str:
+    """The URL as text with any password masked (for messages and logs)."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -> Engine:
+    """Create an engine for ``url`` (default: ``Settings.database_url``).
+
+    SQLite: WAL journal, ``busy_timeout`` (ms), ``foreign_keys=ON``, usable from several
+    threads (Streamlit runs each session in its own thread). PostgreSQL: pool of 5 plus
+    10 overflow, pre-ping, connections recycled after 30 minutes.
+
+    Raises:
+        DatabaseError: the URL cannot be parsed or names an unknown driver.
+    """
+    settings = get_settings()
+    url = url or settings.database_url
+    timeout = settings.sqlite_busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise DatabaseError(f"cannot parse database URL {safe_url(url)}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": timeout / 1000},
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={int(timeout)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    try:
+        return sa.create_engine(
+            parsed,
+            pool_size=5,
+            max_overflow=10,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise DatabaseError(f"cannot use database URL {safe_url(url)}: {exc}") from None
+
+
+def alembic_config(engine: Engine):
+    """An Alembic ``Config`` pointing at the repository's migrations and ``engine``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def init_db(engine: Engine, *, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` (default the newest).
+
+    Raises:
+        DatabaseError: the database cannot be reached.
+    """
+    from alembic import command
+
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(
+            f"cannot open database {safe_url(engine.url)}: {exc.orig}"
+        ) from None
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or ``None`` for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One session for one action: commits on success, rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,309 @@
+"""SQLModel tables and their model families (``XBase``, ``X(table=True)``, ``XCreate``...).
+
+Table models carry no validation of their own (SQLModel does not validate ``table=True``
+models); every write goes through :mod:`metrics.store`, which validates with the
+``*Create`` / ``*Update`` models first. Enumerated fields are stored as plain strings
+(portable across SQLite and PostgreSQL, no database enum type to migrate).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from pydantic import field_validator, model_validator
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC timestamps on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored
+    as naive UTC and UTC is attached again when read. Naive input is refused, so no
+    local time can slip in.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Stage(StrEnum):
+    """Pilot stages (DESIGN §3): discovery -> pilot -> production -> transition, or stopped."""
+
+    discovery = "discovery"
+    pilot = "pilot"
+    production = "production"
+    transition = "transition"
+    stopped = "stopped"
+
+
+class Direction(StrEnum):
+    """Which way is better for a metric."""
+
+    lower_is_better = "lower_is_better"
+    higher_is_better = "higher_is_better"
+
+
+class MetricRole(StrEnum):
+    """Primary metrics must improve; guardrail metrics must not worsen beyond their margin."""
+
+    primary = "primary"
+    guardrail = "guardrail"
+
+
+class RevisionAction(StrEnum):
+    """What a measurement revision records."""
+
+    create = "create"
+    update = "update"
+    delete = "delete"
+
+
+# --------------------------------------------------------------------------- pilots
+
+
+class PilotBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    vendor: str = Field(default="", max_length=200)
+    use_case: str = Field(default="", max_length=500)
+    owner: str = Field(default="", max_length=200)
+    stage: str = Field(default=Stage.pilot.value, max_length=20)
+    start_date: date
+    decision_date: date
+    cost: float | None = None
+    trailing_window: int = Field(default=4, ge=1)
+    min_weeks: int = Field(default=4, ge=1)
+
+
+class Pilot(PilotBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, sa_column_kwargs={"unique": True}, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PilotCreate(PilotBase):
+    """Validated input for creating or replacing a pilot."""
+
+    stage: Stage = Stage.pilot
+
+    @field_validator("name", "vendor", "use_case", "owner")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+    @field_validator("cost")
+    @classmethod
+    def _finite_cost(cls, v: float | None) -> float | None:
+        if v is not None and (not math.isfinite(v) or v < 0):
+            raise ValueError("cost must be a finite number >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _dates(self) -> PilotCreate:
+        if not self.name:
+            raise ValueError("name must not be empty")
+        if self.decision_date < self.start_date:
+            raise ValueError(
+                f"decision_date {self.decision_date} is before start_date {self.start_date}"
+            )
+        return self
+
+
+class PilotUpdate(SQLModel):
+    """Partial update of a pilot; ``None`` leaves a field unchanged."""
+
+    vendor: str | None = None
+    use_case: str | None = None
+    owner: str | None = None
+    start_date: date | None = None
+    decision_date: date | None = None
+    cost: float | None = None
+    trailing_window: int | None = Field(default=None, ge=1)
+    min_weeks: int | None = Field(default=None, ge=1)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class MetricBase(SQLModel):
+    key: str = Field(min_length=1, max_length=64)
+    label: str = Field(default="", max_length=200)
+    unit: str = Field(default="", max_length=32)
+    direction: str = Field(max_length=20)
+    role: str = Field(default=MetricRole.primary.value, max_length=20)
+    baseline: float | None = None
+    target: float
+    margin: float | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+class Metric(MetricBase, table=True):
+    __table_args__ = (sa.UniqueConstraint("pilot_id", "key", name="uq_metric_pilot_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", index=True, ondelete="CASCADE")
+
+
+KEY_RE = r"^[a-z][a-z0-9_]*$"
+
+
+class MetricCreate(MetricBase):
+    """Validated metric definition.
+
+    Rules: finite numbers; ``min_value <= max_value``; baseline and target inside the
+    allowed range; target on the better side of an explicit baseline for the
+    direction (never equal to it); guardrail margin >= 0 (default 0).
+    """
+
+    direction: Direction
+    role: MetricRole = MetricRole.primary
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        v = v.strip()
+        if not re.match(KEY_RE, v):
+            raise ValueError(
+                f"metric key {v!r} must start with a lowercase letter and use only "
+                "a-z, 0-9 and _ (e.g. resolution_time)"
+            )
+        return v
+
+    @field_validator("baseline", "target", "margin", "min_value", "max_value")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetricCreate:
+        if not self.label:
+            self.label = self.key.replace("_", " ").capitalize()
+        lo, hi = self.min_value, self.max_value
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"min {lo:g} is greater than max {hi:g}")
+        for name in ("baseline", "target"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if lo is not None and v < lo:
+                raise ValueError(f"{name} {v:g} is below the allowed minimum {lo:g}")
+            if hi is not None and v > hi:
+                raise ValueError(f"{name} {v:g} is above the allowed maximum {hi:g}")
+        if self.baseline is not None:
+            if self.target == self.baseline:
+                raise ValueError(
+                    f"target {self.target:g} equals baseline {self.baseline:g}: "
+                    "set a target that is an improvement"
+                )
+            better = (
+                self.target < self.baseline
+                if self.direction == Direction.lower_is_better
+                else self.target > self.baseline
+            )
+            if not better:
+                side = "below" if self.direction == Direction.lower_is_better else "above"
+                raise ValueError(
+                    f"target {self.target:g} is on the wrong side of baseline "
+                    f"{self.baseline:g}: for {self.direction.value} it must be {side} it"
+                )
+        if self.margin is not None and self.margin < 0:
+            raise ValueError(f"margin {self.margin:g} must be >= 0")
+        if self.role == MetricRole.guardrail and self.margin is None:
+            self.margin = 0.0
+        return self
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+class MeasurementBase(SQLModel):
+    week: date
+    value: float
+    note: str = Field(default="", max_length=1000)
+
+
+class Measurement(MeasurementBase, table=True):
+    __table_args__ = (sa.UniqueConstraint("metric_id", "week", name="uq_measurement_metric_week"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    metric_id: int = Field(foreign_key="metric.id", index=True, ondelete="CASCADE")
+    entered_by: str = Field(default="", max_length=200)
+    entered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    version: int = Field(default=1)
+
+
+class MeasurementCreate(MeasurementBase):
+    """One weekly value, addressed by pilot name and metric key."""
+
+    pilot: str
+    metric: str
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("value must be a finite number")
+        return v
+
+    @field_validator("week")
+    @classmethod
+    def _monday(cls, v: date) -> date:
+        if v.weekday() != 0:
+            raise ValueError(f"week {v} is not a Monday")
+        return v
+
+
+class MeasurementRevision(SQLModel, table=True):
+    """Audit trail: one row per create, update or delete of a measurement."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    metric_id: int = Field(foreign_key="metric.id", index=True, ondelete="CASCADE")
+    week: date
+    action: str = Field(max_length=10)
+    old_value: float | None = None
+    new_value: float | None = None
+    old_note: str | None = None
+    new_note: str | None = None
+    actor: str = Field(max_length=200)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reason: str = Field(default="", max_length=1000)
+
+
+class StageEvent(SQLModel, table=True):
+    """A pilot's move from one stage to another."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", index=True, ondelete="CASCADE")
+    from_stage: str | None = Field(default=None, max_length=20)
+    to_stage: str = Field(max_length=20)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    by: str = Field(max_length=200)
+    note: str = Field(default="", max_length=1000)

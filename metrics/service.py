@@ -1,0 +1,184 @@
+"""Service functions: what pages, the CLI and exports call.
+
+Each takes a session (one per action), reads set-based frames from the store, runs
+the pure computations and returns plain DataFrames / dataclasses, never live ORM
+objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from sqlmodel import Session
+
+from metrics import computations as C
+from metrics import store
+
+#: Columns of the go/no-go summary export, in order (DESIGN §6).
+SUMMARY_EXPORT_COLUMNS = [
+    "pilot",
+    "vendor",
+    "stage",
+    "metric",
+    "role",
+    "unit",
+    "direction",
+    "baseline",
+    "target",
+    "current",
+    "weeks_reported",
+    "change_pct",
+    "improvement_pct",
+    "ci_low_pct",
+    "ci_high_pct",
+    "progress_pct",
+    "projected_target_week",
+    "status",
+    "recommendation",
+    "reasons",
+    "decision",
+    "decided_by",
+    "decided_at",
+    "as_of",
+]
+
+
+def today() -> date:
+    """Today's date (local calendar day of the server)."""
+    return date.today()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The numbers for a set of pilots as of one day.
+
+    Attributes:
+        metrics: :func:`metrics.computations.metric_summary` output, one row per metric.
+        pilots: :func:`metrics.computations.recommend` output joined with the pilots'
+            fields: pilot_id, pilot, vendor, use_case, owner, stage, start_date,
+            decision_date, cost, recommendation, reasons, metrics_met, metrics_total,
+            stale, completeness_pct (mean over metrics, float64), last_week.
+        as_of: the day judged at.
+    """
+
+    metrics: pd.DataFrame
+    pilots: pd.DataFrame
+    as_of: date
+
+
+def evaluate(session: Session, *, as_of: date, pilot_id: int | None = None) -> Evaluation:
+    """Compute every metric's numbers and every pilot's recommendation as of ``as_of``.
+
+    Three queries (pilots, metrics, measurements), then pure computation.
+    """
+    pilots = store.pilots_frame(session)
+    if pilot_id is not None:
+        pilots = pilots[pilots[C.PILOT_ID] == pilot_id].reset_index(drop=True)
+    metrics = store.metrics_frame(session, pilot_id=pilot_id)
+    measurements = store.measurements_frame(session, pilot_id=pilot_id, as_of=as_of)
+    summary = C.metric_summary(metrics, measurements, as_of=as_of)
+    recs = C.recommend(summary, as_of=as_of) if not summary.empty else _empty_recs()
+    if not summary.empty:
+        agg = summary.groupby(C.PILOT_ID).agg(
+            completeness_pct=(C.COMPLETENESS_PCT, "mean"), last_week=(C.LAST_WEEK, "max")
+        )
+    else:
+        agg = pd.DataFrame(columns=["completeness_pct", "last_week"])
+    out = pilots.merge(recs.drop(columns=[C.PILOT]), on=C.PILOT_ID, how="left")
+    out = out.merge(agg, left_on=C.PILOT_ID, right_index=True, how="left")
+    no_metrics = out[C.RECOMMENDATION].isna()
+    out.loc[no_metrics, C.RECOMMENDATION] = C.INSUFFICIENT
+    out.loc[no_metrics, C.REASONS] = "no metrics defined"
+    out["metrics_met"] = out["metrics_met"].fillna(0).astype("int64")
+    out["metrics_total"] = out["metrics_total"].fillna(0).astype("int64")
+    out[C.STALE] = out[C.STALE].fillna(True).astype(bool)
+    return Evaluation(metrics=summary, pilots=out, as_of=as_of)
+
+
+def _empty_recs() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=[
+            C.PILOT_ID,
+            C.PILOT,
+            C.RECOMMENDATION,
+            C.REASONS,
+            "metrics_met",
+            "metrics_total",
+            C.STALE,
+        ]
+    )
+
+
+def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
+    """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
+
+    Numbers stay float64 (NaN = undefined, written empty); weeks are ISO labels;
+    ``as_of`` is an ISO date string. Decision columns are empty until decisions are
+    recorded.
+    """
+    ev = evaluate(session, as_of=as_of)
+    m = ev.metrics
+    if m.empty:
+        return pd.DataFrame(columns=SUMMARY_EXPORT_COLUMNS)
+    recs = ev.pilots.set_index(C.PILOT_ID)
+    out = pd.DataFrame(
+        {
+            "pilot": m[C.PILOT],
+            "vendor": m["vendor"],
+            "stage": m["stage"],
+            "metric": m[C.KEY],
+            "role": m[C.ROLE],
+            "unit": m[C.UNIT],
+            "direction": m[C.DIRECTION],
+            "baseline": m[C.BASELINE],
+            "target": m[C.TARGET],
+            "current": m[C.CURRENT],
+            "weeks_reported": m[C.WEEKS_REPORTED].astype("int64"),
+            "change_pct": m[C.CHANGE_PCT],
+            "improvement_pct": m[C.IMPROVEMENT_PCT],
+            "ci_low_pct": m[C.CI_LOW_PCT],
+            "ci_high_pct": m[C.CI_HIGH_PCT],
+            "progress_pct": m[C.PROGRESS_PCT],
+            "projected_target_week": m[C.PROJECTED_TARGET_WEEK].map(C.iso_label),
+            "status": m[C.STATUS],
+            "recommendation": m[C.PILOT_ID].map(recs[C.RECOMMENDATION]),
+            "reasons": m[C.PILOT_ID].map(recs[C.REASONS]),
+            "decision": None,
+            "decided_by": None,
+            "decided_at": None,
+            "as_of": as_of.isoformat(),
+        }
+    )
+    return out[SUMMARY_EXPORT_COLUMNS].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class PilotDetail:
+    """Everything the Pilot page shows for one pilot.
+
+    Attributes:
+        pilot: one row of ``Evaluation.pilots`` as a dict.
+        metrics: that pilot's rows of ``Evaluation.metrics``.
+        measurements: store.measurements_frame for the pilot (up to as_of).
+        stages: store.stage_events_frame for the pilot.
+    """
+
+    pilot: dict
+    metrics: pd.DataFrame
+    measurements: pd.DataFrame
+    stages: pd.DataFrame
+
+
+def pilot_detail(session: Session, *, pilot_id: int, as_of: date) -> PilotDetail | None:
+    """The Pilot page's data, or None when no pilot has that id."""
+    ev = evaluate(session, as_of=as_of, pilot_id=pilot_id)
+    if ev.pilots.empty:
+        return None
+    return PilotDetail(
+        pilot=ev.pilots.iloc[0].to_dict(),
+        metrics=ev.metrics,
+        measurements=store.measurements_frame(session, pilot_id=pilot_id, as_of=as_of),
+        stages=store.stage_events_frame(session, pilot_id=pilot_id),
+    )

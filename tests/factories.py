@@ -1,0 +1,75 @@
+"""Factories for tests: pilots, metrics and weekly values with readable defaults."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+from sqlmodel import Session
+
+from metrics import store
+from metrics.models import MetricCreate, PilotCreate
+
+
+def metric_in(key: str = "resolution_time", **kw) -> MetricCreate:
+    """A metric definition; defaults: hours, lower is better, primary, target 80."""
+    fields = dict(
+        key=key,
+        label=key.replace("_", " ").capitalize(),
+        unit="h",
+        direction="lower_is_better",
+        role="primary",
+        target=80.0,
+        min_value=0.0,
+    )
+    fields.update(kw)
+    return MetricCreate(**fields)
+
+
+def make_pilot(
+    session: Session,
+    name: str = "Helpdesk triage assistant",
+    *,
+    metrics: list[MetricCreate] | None = None,
+    start_date: date = date(2012, 1, 2),
+    decision_date: date = date(2012, 6, 29),
+    actor: str = "tester",
+    **kw,
+) -> int:
+    """Create (or update) a pilot with ``metrics`` (default one resolution_time metric);
+    returns the pilot id. Flushes, does not commit."""
+    fields = dict(
+        name=name, vendor="Acme AI", start_date=start_date, decision_date=decision_date
+    )
+    fields.update(kw)
+    res = store.save_pilot(
+        session=session,
+        actor=actor,
+        pilot_in=PilotCreate(**fields),
+        metrics_in=metrics if metrics is not None else [metric_in()],
+    )
+    return res.pilot_id
+
+
+def metric_id(session: Session, pilot: str, key: str) -> int:
+    """The id of metric ``key`` of pilot ``pilot``."""
+    m = store.metrics_frame(session)
+    row = m[(m["pilot"] == pilot) & (m["key"] == key)]
+    return int(row["metric_id"].iloc[0])
+
+
+def add_weeks(
+    session: Session,
+    metric: int,
+    first_week: date,
+    values: list[float | None],
+    *,
+    actor: str = "tester",
+) -> store.WriteCounts:
+    """Write consecutive weekly ``values`` from ``first_week`` (a Monday); None = skip."""
+    rows = [
+        {"metric_id": metric, "week": first_week + timedelta(weeks=i), "value": v, "note": ""}
+        for i, v in enumerate(values)
+        if v is not None
+    ]
+    return store.write_measurements(session=session, actor=actor, rows=pd.DataFrame(rows))
