@@ -121,11 +121,13 @@ def baseline_and_current(
     out = metrics.copy()
     as_of_ts = pd.Timestamp(as_of)
     m = measurements[[METRIC_ID, WEEK, VALUE]].copy()
-    m[WEEK] = pd.to_datetime(m[WEEK])
+    m[METRIC_ID] = m[METRIC_ID].astype("int64")
+    m[WEEK] = pd.to_datetime(m[WEEK]).astype("datetime64[ns]")
+    m[VALUE] = m[VALUE].astype("float64")
     m = m[m[WEEK] <= as_of_ts].dropna(subset=[VALUE])
     start_week = _monday_series(out[START_DATE])
     start_by_metric = pd.Series(start_week.to_numpy(), index=out[METRIC_ID].to_numpy())
-    m["_start"] = m[METRIC_ID].map(start_by_metric)
+    m["_start"] = m[METRIC_ID].map(start_by_metric).astype("datetime64[ns]")
     m = m[m["_start"].notna()]
     is_pilot = m[WEEK] >= m["_start"]
     base = m[~is_pilot]
@@ -149,8 +151,8 @@ def baseline_and_current(
     trailing = pilot[pilot["_rank_from_end"] < pilot["_w"]]
     out[CURRENT] = ids.map(trailing.groupby(METRIC_ID)[VALUE].mean()).astype("float64")
     out[WEEKS_REPORTED] = ids.map(pilot.groupby(METRIC_ID).size()).fillna(0).astype("int64")
-    last_week = ids.map(pilot.groupby(METRIC_ID)[WEEK].max())
-    out[LAST_WEEK] = pd.to_datetime(last_week)
+    last_week = pilot.groupby(METRIC_ID)[WEEK].max().reindex(ids.to_numpy())
+    out[LAST_WEEK] = last_week.to_numpy()
 
     last_complete = last_complete_week(as_of)
     expected = ((last_complete - start_week).dt.days // 7 + 1).clip(lower=0)
@@ -182,7 +184,7 @@ def baseline_and_current(
 
 def _monday_series(dates: pd.Series) -> pd.Series:
     d = pd.to_datetime(dates).dt.normalize()
-    return d - pd.to_timedelta(d.dt.weekday, unit="D")
+    return d - pd.to_timedelta(d.dt.day_of_week, unit="D")
 
 
 def change_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -253,20 +255,25 @@ def metric_status(frame: pd.DataFrame) -> pd.Series:
 
     1. ``insufficient_data``: fewer than ``min_weeks`` pilot weeks, or no baseline.
     2. ``met``: target met.
-    3. ``off_track``: no improvement over baseline (improvement_pct <= 0).
+    3. ``off_track``: no improvement over baseline (current not better than baseline).
     4. ``on_track``: projected to reach the target by the decision date.
     5. ``at_risk``: improving but projected to miss the decision date.
 
     Args:
-        frame: columns weeks_reported, min_weeks, baseline, target_met,
-            improvement_pct, projected_target_week, decision_date.
+        frame: columns weeks_reported, min_weeks, baseline, current, direction,
+            target_met, projected_target_week, decision_date.
 
     Returns:
         object Series of status strings, same index.
     """
     insufficient = (frame[WEEKS_REPORTED] < frame[MIN_WEEKS]) | frame[BASELINE].isna()
     met = frame[TARGET_MET].fillna(False).astype(bool)
-    improving = frame[IMPROVEMENT_PCT] > 0
+    # Improvement judged on the raw difference, so a baseline of 0 (change_pct
+    # undefined) still counts: better = c < b (lower is better) or c > b.
+    b, c = frame[BASELINE], frame[CURRENT]
+    improving = (
+        pd.Series(np.where(frame[DIRECTION] == LOWER, c < b, c > b), index=frame.index) & c.notna()
+    )
     proj = pd.to_datetime(frame[PROJECTED_TARGET_WEEK])
     in_time = proj.notna() & (proj <= pd.to_datetime(frame[DECISION_DATE]))
     status = np.select(

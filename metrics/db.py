@@ -103,9 +103,8 @@ def init_db(engine: Engine, *, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(engine), revision)
     except sa.exc.OperationalError as exc:
-        raise DatabaseError(
-            f"cannot open database {safe_url(engine.url)}: {exc.orig}"
-        ) from None
+        reason = " ".join(str(exc.orig).split())
+        raise DatabaseError(f"cannot open database {safe_url(engine.url)}: {reason}") from None
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -88,7 +88,7 @@ def week_labels(weeks: pd.Series) -> pd.Series:
 def mondays(dates: pd.Series) -> pd.Series:
     """Vectorised :func:`monday_of` on a datetime64 Series (time of day dropped)."""
     d = pd.to_datetime(dates).dt.normalize()
-    return d - pd.to_timedelta(d.dt.weekday, unit="D")
+    return d - pd.to_timedelta(d.dt.day_of_week, unit="D")
 
 
 def weeks_between(start: date, end: date) -> int:

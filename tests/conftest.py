@@ -71,5 +71,7 @@ def session(engine) -> Iterator[Session]:
 def shared_data() -> Path:
     """The read-only shared real data folder; skips when it is absent."""
     if not (SHARED_DATA / "helpdesk.csv").exists():
+        if os.environ.get("PILOTGATE_REQUIRE_SHARED_DATA"):
+            pytest.fail(f"shared data not found at {SHARED_DATA} (required in CI)")
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA

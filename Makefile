@@ -1,0 +1,45 @@
+# PilotGate: `make run` serves the dashboard, `make test` runs every test.
+# Both create the virtual environment and install pinned dependencies on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: run test install lint format bench clean-db
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "PilotGate needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## run: migrate (and on first run seed) the SQLite database, then serve http://localhost:8501
+run: install
+	$(BIN)/pilotgate init --seed-if-empty
+	$(BIN)/pilotgate serve --port $(PORT)
+
+## test: the whole suite (PostgreSQL too when PILOTGATE_TEST_POSTGRES_URL is set)
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_portfolio_page.py
+
+clean-db:
+	rm -f pilotgate.db pilotgate.db-wal pilotgate.db-shm

@@ -1,0 +1,343 @@
+"""The ``pilotgate`` command line (DESIGN §7), over the same core as the dashboard.
+
+Typer builds the interface. Every user mistake ends as one readable line per problem
+on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from metrics.settings import REPO_ROOT, get_settings
+
+app = typer.Typer(
+    help="PilotGate: track AI pilots against baselines and targets; go / no-go / extend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+seed_app = typer.Typer(help="Load demo or real data.", no_args_is_help=True)
+pilots_app = typer.Typer(help="Pilot definitions.", no_args_is_help=True)
+export_app = typer.Typer(help="Write CSV exports.", no_args_is_help=True)
+app.add_typer(seed_app, name="seed")
+app.add_typer(pilots_app, name="pilots")
+app.add_typer(export_app, name="export")
+
+_state: dict[str, str | None] = {"database_url": None}
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line on stderr, exit code 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def _fail(message: str, code: int = 1) -> None:
+    raise CliError(message, code)
+
+
+@app.callback()
+def _main(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL; default PILOTGATE_DATABASE_URL or sqlite:///pilotgate.db.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    _state["database_url"] = database_url
+
+
+def _engine():
+    from metrics.db import init_db, make_engine
+
+    engine = make_engine(_state["database_url"])
+    init_db(engine)
+    return engine
+
+
+def _actor() -> str:
+    return get_settings().actor
+
+
+def _read_input(path: Path) -> bytes:
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    if not path.exists():
+        _fail(f"{path}: no such file")
+    if path.is_dir():
+        _fail(f"{path}: is a folder, not a CSV file")
+    return path.read_bytes()
+
+
+def _write_output(text: str, output: Path | None) -> None:
+    if output is None or str(output) == "-":
+        sys.stdout.write(text.removeprefix("\ufeff") if sys.stdout.isatty() else text)
+        sys.stdout.flush()
+    else:
+        output.write_text(text, encoding="utf-8", newline="")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _parse_date(text: str | None, option: str) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {text!r} is not a date: use YYYY-MM-DD")
+    raise AssertionError  # unreachable
+
+
+@app.command()
+def init(
+    seed_if_empty: Annotated[
+        bool,
+        typer.Option(
+            "--seed-if-empty", help="Load the demo portfolio and the help-desk pilot if empty."
+        ),
+    ] = False,
+) -> None:
+    """Create the database or migrate it to the newest schema."""
+    from metrics import store
+    from metrics.db import safe_url, schema_revision, session_scope
+    from seed.demo import seed_demo as _seed_demo
+    from seed.helpdesk import seed_helpdesk as _seed_helpdesk
+
+    engine = _engine()
+    typer.echo(f"database {safe_url(engine.url)} at schema revision {schema_revision(engine)}")
+    if not seed_if_empty:
+        return
+    with session_scope(engine) as s:
+        if not store.pilots_frame(s).empty:
+            typer.echo("database already has pilots: nothing seeded")
+            return
+        demo = _seed_demo(session=s, actor=_actor(), today=date.today())
+        typer.echo(f"seeded the demo portfolio ({demo.created} weekly values)")
+        path = get_settings().shared_data_dir / "helpdesk.csv"
+        if path.exists():
+            real = _seed_helpdesk(session=s, actor=_actor(), path=path)
+            typer.echo(f"seeded the real help-desk pilot ({real.created} weekly values)")
+        else:
+            typer.echo(f"warning: {path} not found: the real help-desk pilot was not seeded")
+
+
+@seed_app.command("demo")
+def seed_demo(
+    today: Annotated[
+        str | None, typer.Option(help="Anchor the demo weeks at this date (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Load the deterministic demo portfolio (five pilots, every status)."""
+    from metrics.db import session_scope
+    from seed.demo import seed_demo as _seed
+
+    anchor = _parse_date(today, "--today")
+    with session_scope(_engine()) as s:
+        counts = _seed(session=s, actor=_actor(), today=anchor)
+    typer.echo(
+        f"demo portfolio: {counts.created} created, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged weekly values"
+    )
+
+
+@seed_app.command("helpdesk")
+def seed_helpdesk(
+    path: Annotated[
+        Path | None, typer.Option("--file", help="The help-desk event log CSV.")
+    ] = None,
+) -> None:
+    """Build the real help-desk pilot from shared/data/helpdesk.csv."""
+    from metrics.db import session_scope
+    from metrics.derive import DeriveError
+    from seed.helpdesk import PILOT_NAME
+    from seed.helpdesk import seed_helpdesk as _seed
+
+    path = path or get_settings().shared_data_dir / "helpdesk.csv"
+    if not path.exists():
+        _fail(
+            f"{path}: help-desk event log not found (set PILOTGATE_SHARED_DATA_DIR or pass --file)"
+        )
+    try:
+        with session_scope(_engine()) as s:
+            counts = _seed(session=s, actor=_actor(), path=path)
+    except DeriveError as exc:
+        _fail(f"{path}: {exc}")
+    typer.echo(
+        f"{PILOT_NAME}: {counts.created} created, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged weekly values"
+    )
+
+
+@pilots_app.command("import")
+def pilots_import(
+    file: Annotated[Path, typer.Argument(help="Pilot definitions CSV ('-' for stdin).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+) -> None:
+    """Create or update pilots and their metrics from a definitions CSV (all-or-nothing)."""
+    data = _read_input(file)
+    from metrics import csvio
+    from metrics.db import session_scope
+
+    with session_scope(_engine()) as s:
+        report = csvio.import_pilots(session=s, actor=_actor(), data=data, dry_run=dry_run)
+        if not report.ok:
+            s.rollback()
+    _finish_report(report, file)
+
+
+@app.command("import")
+def import_measurements(
+    file: Annotated[
+        Path, typer.Argument(help="Measurements CSV, long or wide form ('-' = stdin).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report; write nothing.")
+    ] = False,
+) -> None:
+    """Import weekly measurements; on any error nothing is written and the exit code is 1."""
+    data = _read_input(file)
+    from metrics import csvio
+    from metrics.db import session_scope
+
+    with session_scope(_engine()) as s:
+        report = csvio.import_measurements(
+            session=s, actor=_actor(), data=data, dry_run=dry_run, source=file.name
+        )
+        if not report.ok:
+            s.rollback()
+    _finish_report(report, file)
+
+
+def _finish_report(report, file: Path) -> None:
+    if not report.ok:
+        for err in report.errors:
+            typer.echo(f"{file}: {err}", err=True)
+        _fail(f"{file}: {report.summary_line()}")
+    typer.echo(report.summary_line())
+
+
+@export_app.command("summary")
+def export_summary(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default stdout).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge as of this date (YYYY-MM-DD); later weeks ignored."),
+    ] = None,
+) -> None:
+    """Write the go/no-go summary CSV (one row per pilot and metric)."""
+    from metrics import csvio, service
+    from metrics.db import session_scope
+
+    day = _parse_date(as_of, "--as-of")
+    with session_scope(_engine()) as s:
+        frame = service.summary_export_frame(s, as_of=day)
+    _write_output(csvio.to_csv_text(frame), output)
+
+
+@export_app.command("measurements")
+def export_measurements(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default stdout).")
+    ] = None,
+) -> None:
+    """Write every weekly value in the long form that `pilotgate import` reads."""
+    from metrics import csvio
+    from metrics.db import session_scope
+
+    with session_scope(_engine()) as s:
+        frame = csvio.export_measurements_frame(s)
+    _write_output(csvio.to_csv_text(frame), output)
+
+
+@app.command()
+def derive(
+    file: Annotated[Path, typer.Argument(help="Event log CSV (one row per event).")],
+    case: Annotated[str, typer.Option("--case", help="Column holding the case/ticket id.")],
+    time: Annotated[str, typer.Option("--time", help="Column holding the event timestamp.")],
+    unit: Annotated[str, typer.Option("--unit", help="h (hours) or d (days).")] = "h",
+    pilot: Annotated[str, typer.Option(help="Pilot name to write in the pilot column.")] = "",
+    metric: Annotated[str, typer.Option(help="Metric key to write in the metric column.")] = "",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default stdout).")
+    ] = None,
+) -> None:
+    """Turn an event log into weekly median case durations (measurements CSV)."""
+    from metrics import csvio
+    from metrics.derive import DeriveError, derive_measurements, read_event_log
+
+    if unit not in ("h", "d"):
+        _fail(f"--unit {unit!r}: use h (hours) or d (days)")
+    if not file.exists():
+        _fail(f"{file}: no such file")
+    try:
+        events = read_event_log(file, case_col=case, time_col=time)
+        frame = derive_measurements(
+            events,
+            case_col=case,
+            time_col=time,
+            unit=unit,
+            pilot=pilot or None,
+            metric=metric or None,
+        )
+    except DeriveError as exc:
+        _fail(f"{file}: {exc}")
+    _write_output(csvio.to_csv_text(frame), output)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
+) -> None:
+    """Run the dashboard (Streamlit) on http://localhost:PORT."""
+    env = dict(os.environ)
+    if _state["database_url"]:
+        env["PILOTGATE_DATABASE_URL"] = _state["database_url"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO_ROOT / "streamlit_app.py"),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        str(headless).lower(),
+    ]
+    raise SystemExit(subprocess.call(cmd, env=env))
+
+
+def main() -> None:
+    """Console entry point: run the app, turning user-facing errors into one line.
+
+    Usage errors are printed by Typer/Click (exit 2); :class:`CliError` and database
+    errors become ``error: ...`` on stderr with exit 1 or 2.
+    """
+    from metrics.db import DatabaseError
+
+    try:
+        app()
+    except CliError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.code) from None
+    except DatabaseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

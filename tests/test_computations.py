@@ -1,0 +1,334 @@
+"""The numbers of DESIGN §4/§5 on hand-built tables with known answers."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metrics import computations as C
+
+START = date(2026, 1, 5)  # a Monday, ISO 2026-W02
+DECISION = date(2026, 6, 26)
+
+
+def metric_row(**kw) -> dict:
+    row = {
+        C.PILOT_ID: 1,
+        C.PILOT: "P",
+        C.METRIC_ID: 1,
+        C.KEY: "cycle_time",
+        C.LABEL: "Cycle time",
+        C.UNIT: "h",
+        C.DIRECTION: C.LOWER,
+        C.ROLE: C.PRIMARY,
+        C.BASELINE: np.nan,
+        C.TARGET: 80.0,
+        C.MARGIN: np.nan,
+        C.START_DATE: pd.Timestamp(START),
+        C.DECISION_DATE: pd.Timestamp(DECISION),
+        C.WINDOW: 4,
+        C.MIN_WEEKS: 4,
+    }
+    row.update(kw)
+    return row
+
+
+def weeks(values: list[float | None], *, first: date = START, metric_id: int = 1) -> pd.DataFrame:
+    """Consecutive weekly values from ``first``; None = a missing week (no row)."""
+    rows = [
+        {C.METRIC_ID: metric_id, C.WEEK: pd.Timestamp(first + timedelta(weeks=i)), C.VALUE: v}
+        for i, v in enumerate(values)
+        if v is not None
+    ]
+    return pd.DataFrame(rows, columns=[C.METRIC_ID, C.WEEK, C.VALUE])
+
+
+def summarize(metrics: list[dict], measurements: pd.DataFrame, as_of=date(2026, 3, 1)):
+    return C.metric_summary(pd.DataFrame(metrics), measurements, as_of=as_of)
+
+
+BASE3 = date(2025, 12, 15)  # three baseline weeks: Dec 15, 22, 29 2025
+
+
+# ------------------------------------------------------------- baseline and current
+
+
+@pytest.mark.parametrize(
+    ("explicit", "baseline_values", "expected", "source"),
+    [
+        (None, [100.0, 110.0, 120.0], 110.0, "baseline_weeks"),
+        (90.0, [100.0, 110.0, 120.0], 90.0, "explicit"),
+        (None, [100.0, 110.0], None, None),  # fewer than 3 baseline weeks: undefined
+        (None, [100.0, None, 120.0], None, None),  # a gap is missing, not a third value
+        (None, [], None, None),
+    ],
+)
+def test_baseline(explicit, baseline_values, expected, source):
+    m = weeks(baseline_values, first=BASE3)
+    m = pd.concat([m, weeks([70.0] * 4)])
+    s = summarize([metric_row(**{C.BASELINE: explicit if explicit is not None else np.nan})], m)
+    got = s[C.BASELINE].iloc[0]
+    if expected is None:
+        assert math.isnan(got)
+        assert s[C.BASELINE_SOURCE].iloc[0] is None
+        assert s[C.STATUS].iloc[0] == C.INSUFFICIENT
+    else:
+        assert got == pytest.approx(expected)
+        assert s[C.BASELINE_SOURCE].iloc[0] == source
+
+
+@pytest.mark.parametrize(
+    ("pilot_values", "window", "current", "reported"),
+    [
+        ([90.0, 80.0, 70.0, 60.0, 50.0], 4, 65.0, 5),  # mean of the last 4
+        ([90.0, 80.0, None, None, 50.0], 4, 220 / 3, 3),  # gaps are skipped, never 0
+        ([90.0, None, 70.0, None, 50.0, 40.0], 2, 45.0, 4),
+        ([42.0], 4, 42.0, 1),  # a single week
+        ([], 4, None, 0),
+    ],
+)
+def test_current_is_trailing_mean_of_reported_weeks(pilot_values, window, current, reported):
+    m = weeks(pilot_values)
+    s = summarize([metric_row(**{C.BASELINE: 100.0, C.WINDOW: window})], m)
+    assert s[C.WEEKS_REPORTED].iloc[0] == reported
+    if current is None:
+        assert math.isnan(s[C.CURRENT].iloc[0])
+    else:
+        assert s[C.CURRENT].iloc[0] == pytest.approx(current)
+
+
+def test_unsorted_input_gives_the_same_numbers():
+    m = pd.concat([weeks([100.0, 110.0, 120.0], first=BASE3), weeks([90, 80, 75, 70, 60])])
+    shuffled = m.sample(frac=1.0, random_state=3)
+    a = summarize([metric_row()], m)
+    b = summarize([metric_row()], shuffled)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_as_of_ignores_later_weeks_and_judges_staleness_then():
+    m = pd.concat([weeks([100.0, 110.0, 120.0], first=BASE3), weeks([90, 80, 70, 60, 50, 40])])
+    # as of Sun 2026-02-01: weeks Jan 5..Jan 26 count (4 pilot weeks), Feb 2 and 9 ignored.
+    s = summarize([metric_row()], m, as_of=date(2026, 2, 1))
+    assert s[C.WEEKS_REPORTED].iloc[0] == 4
+    assert s[C.CURRENT].iloc[0] == pytest.approx(75.0)
+    assert s[C.WEEKS_EXPECTED].iloc[0] == 4
+    assert s[C.COMPLETENESS_PCT].iloc[0] == pytest.approx(100.0)
+    assert not s[C.STALE].iloc[0]
+    # as of 2026-03-01 (Sunday): 8 complete weeks expected, 6 reported, last Feb 9:
+    # no value in the weeks of Feb 16 and Feb 23 -> stale.
+    s = summarize([metric_row()], m, as_of=date(2026, 3, 1))
+    assert s[C.WEEKS_EXPECTED].iloc[0] == 8
+    assert s[C.COMPLETENESS_PCT].iloc[0] == pytest.approx(75.0)
+    assert s[C.STALE].iloc[0]
+    assert s[C.LAST_WEEK].iloc[0] == pd.Timestamp("2026-02-09")
+
+
+# ------------------------------------------------------------- change, improvement, progress
+
+
+@pytest.mark.parametrize(
+    ("direction", "b", "c", "t", "change", "improvement", "progress", "met"),
+    [
+        (C.LOWER, 100.0, 75.0, 50.0, -25.0, 25.0, 50.0, False),
+        (C.LOWER, 100.0, 40.0, 50.0, -60.0, 60.0, 120.0, True),
+        (C.LOWER, 100.0, 50.0, 50.0, -50.0, 50.0, 100.0, True),  # exactly at target: met
+        (C.LOWER, 100.0, 110.0, 50.0, 10.0, -10.0, -20.0, False),  # worse: negative progress
+        (C.HIGHER, 10.0, 12.0, 14.0, 20.0, 20.0, 50.0, False),
+        (C.HIGHER, 10.0, 15.0, 14.0, 50.0, 50.0, 125.0, True),
+        (C.HIGHER, -10.0, -5.0, 0.0, 50.0, 50.0, 50.0, False),  # |b| in the denominator
+        (C.HIGHER, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, False),  # b = 0 and c = 0: change 0
+        (C.HIGHER, 0.0, 1.5, 2.0, None, None, 75.0, False),  # b = 0: change undefined
+        (C.LOWER, 100.0, 90.0, 100.0, -10.0, 10.0, None, True),  # t = b: progress undefined
+    ],
+)
+def test_change_improvement_progress(direction, b, c, t, change, improvement, progress, met):
+    frame = pd.DataFrame({C.BASELINE: [b], C.CURRENT: [c], C.TARGET: [t], C.DIRECTION: [direction]})
+    out = C.change_columns(frame).iloc[0]
+    for col, want in [
+        (C.CHANGE_PCT, change),
+        (C.IMPROVEMENT_PCT, improvement),
+        (C.PROGRESS_PCT, progress),
+    ]:
+        if want is None:
+            assert math.isnan(out[col]), col
+        else:
+            assert out[col] == pytest.approx(want), col
+    assert bool(out[C.TARGET_MET]) is met
+
+
+def test_target_met_is_missing_without_current():
+    frame = pd.DataFrame(
+        {C.BASELINE: [100.0], C.CURRENT: [np.nan], C.TARGET: [50.0], C.DIRECTION: [C.LOWER]}
+    )
+    assert C.change_columns(frame)[C.TARGET_MET].isna().iloc[0]
+
+
+# ------------------------------------------------------------- trend and projection
+
+
+def test_projection_golden():
+    # values 100, 95, 90, 85 at x = 0..3: slope -5/week, intercept 100; target 72
+    # reached at x* = 5.6 -> first whole week at or after: week 6 = 2026-02-16.
+    s = summarize([metric_row(**{C.BASELINE: 110.0, C.TARGET: 72.0})], weeks([100, 95, 90, 85]))
+    row = s.iloc[0]
+    assert row[C.TREND_SLOPE] == pytest.approx(-5.0)
+    assert row[C.TREND_INTERCEPT] == pytest.approx(100.0)
+    assert row[C.PROJECTED_TARGET_WEEK] == pd.Timestamp("2026-02-16")
+    assert C.iso_label(row[C.PROJECTED_TARGET_WEEK]) == "2026-W08"
+
+
+def test_projection_exact_crossing_is_that_week():
+    # target 80 reached exactly at x = 4 -> week 4 = 2026-02-02
+    s = summarize([metric_row(**{C.BASELINE: 110.0, C.TARGET: 80.0})], weeks([100, 95, 90, 85]))
+    assert s[C.PROJECTED_TARGET_WEEK].iloc[0] == pd.Timestamp("2026-02-02")
+
+
+@pytest.mark.parametrize("values", [[85, 90, 95, 100], [90, 90, 90, 90], [90]])
+def test_no_projection_when_moving_away_flat_or_single(values):
+    s = summarize([metric_row(**{C.BASELINE: 110.0, C.TARGET: 72.0})], weeks(values))
+    assert pd.isna(s[C.PROJECTED_TARGET_WEEK].iloc[0])
+
+
+def test_projection_counts_gaps_in_x():
+    # weeks 0 and 2 reported (week 1 missing): 100 then 90 -> slope -5/week
+    s = summarize([metric_row(**{C.BASELINE: 110.0, C.TARGET: 72.0})], weeks([100, None, 90]))
+    assert s[C.TREND_SLOPE].iloc[0] == pytest.approx(-5.0)
+
+
+# ------------------------------------------------------------- status
+
+
+@pytest.mark.parametrize(
+    ("values", "target", "decision", "status"),
+    [
+        ([100, 90, 80, 70], 80.0, DECISION, C.MET),  # current 85 > 80... see below
+        ([70, 70, 70, 70], 80.0, DECISION, C.MET),
+        ([100, 95, 90, 85], 72.0, DECISION, C.ON_TRACK),  # projected 2026-W08 < decision
+        ([100, 95, 90, 85], 72.0, date(2026, 2, 6), C.AT_RISK),  # decision before W08
+        ([100, 99, 99, 98], 50.0, date(2026, 2, 6), C.AT_RISK),  # improving, too slowly
+        ([105, 110, 115, 120], 72.0, DECISION, C.OFF_TRACK),  # worse than baseline 110
+        ([110, 110, 110, 110], 72.0, DECISION, C.OFF_TRACK),  # no improvement
+        ([100, 95, 90], 72.0, DECISION, C.INSUFFICIENT),  # 3 of 4 weeks
+    ],
+)
+def test_metric_status(values, target, decision, status):
+    if values == [100, 90, 80, 70]:
+        target, status = 85.0, C.MET  # current = 85 -> exactly met
+    row = metric_row(**{C.BASELINE: 110.0, C.TARGET: target, C.DECISION_DATE: decision})
+    s = summarize([row], weeks(values))
+    assert s[C.STATUS].iloc[0] == status
+
+
+def test_status_with_zero_baseline_uses_raw_difference():
+    row = metric_row(**{C.DIRECTION: C.HIGHER, C.BASELINE: 0.0, C.TARGET: 2.0, C.UNIT: "pp"})
+    s = summarize([row], weeks([0.5, 1.0, 1.5, 1.8]))
+    assert math.isnan(s[C.IMPROVEMENT_PCT].iloc[0])
+    assert s[C.STATUS].iloc[0] == C.ON_TRACK
+
+
+# ------------------------------------------------------------- guardrails and recommendation
+
+
+@pytest.mark.parametrize(
+    ("direction", "baseline", "values", "margin", "breached"),
+    [
+        (C.LOWER, 4.0, [4.5] * 4, 1.0, False),  # 0.5 worse, margin 1
+        (C.LOWER, 4.0, [5.5] * 4, 1.0, True),  # 1.5 worse
+        (C.LOWER, 4.0, [5.0] * 4, 1.0, False),  # exactly at the margin: held
+        (C.LOWER, 4.0, [4.1] * 4, np.nan, True),  # no margin = 0
+        (C.HIGHER, 10.0, [9.5] * 4, 1.0, False),
+        (C.HIGHER, 10.0, [8.5] * 4, 1.0, True),
+        (C.HIGHER, 10.0, [12.0] * 4, 0.0, False),  # better is never a breach
+    ],
+)
+def test_guardrail_breached(direction, baseline, values, margin, breached):
+    target = baseline - 1 if direction == C.LOWER else baseline + 1
+    row = metric_row(
+        **{
+            C.ROLE: C.GUARDRAIL,
+            C.DIRECTION: direction,
+            C.BASELINE: baseline,
+            C.TARGET: target,
+            C.MARGIN: margin,
+        }
+    )
+    s = summarize([row], weeks(values))
+    assert bool(s[C.GUARDRAIL_BREACHED].iloc[0]) is breached
+
+
+def _two_metric_pilot(primary_values, guard_values, *, decision=DECISION, as_of=date(2026, 3, 1)):
+    prim = metric_row(**{C.BASELINE: 110.0, C.TARGET: 80.0, C.DECISION_DATE: decision})
+    guard = metric_row(
+        **{
+            C.METRIC_ID: 2,
+            C.KEY: "error_rate",
+            C.LABEL: "Error rate",
+            C.UNIT: "%",
+            C.ROLE: C.GUARDRAIL,
+            C.BASELINE: 4.0,
+            C.TARGET: 3.0,
+            C.MARGIN: 1.0,
+            C.DECISION_DATE: decision,
+        }
+    )
+    m = pd.concat([weeks(primary_values), weeks(guard_values, metric_id=2)])
+    s = C.metric_summary(pd.DataFrame([prim, guard]), m, as_of=as_of)
+    return C.recommend(s, as_of=as_of).iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("primary", "guard", "decision", "recommendation", "reason_part"),
+    [
+        # rule 1 fires first even though the guardrail is breached
+        ([70, 70, 70], [9, 9, 9, 9], DECISION, C.INSUFFICIENT, "3 of 4 pilot weeks"),
+        ([70, 70, 70, 70], [6, 6, 6, 6], DECISION, C.NO_GO, "guardrail breached"),
+        ([100, 100, 100, 100], [4, 4, 4, 4], date(2026, 2, 20), C.NO_GO, "decision date"),
+        ([70, 70, 70, 70], [4.5] * 4, DECISION, C.GO, "Cycle time 70 h vs target 80 h: met"),
+        ([100, 95, 90, 85], [4, 4, 4, 4], DECISION, C.EXTEND, "on track"),
+    ],
+)
+def test_recommendation_rules_in_order(primary, guard, decision, recommendation, reason_part):
+    rec = _two_metric_pilot(primary, guard, decision=decision)
+    assert rec[C.RECOMMENDATION] == recommendation
+    assert reason_part in rec[C.REASONS]
+
+
+def test_go_reason_text_golden():
+    rec = _two_metric_pilot([70, 70, 70, 70], [4.5] * 4)
+    assert rec[C.REASONS] == (
+        "Cycle time 70 h vs target 80 h: met, 36.4% better than baseline 110 h; "
+        "Error rate 4.5% vs target 3%: guardrail held (margin 1%), "
+        "12.5% worse than baseline 4%"
+    )
+    assert rec["metrics_met"] == 1
+    assert rec["metrics_total"] == 2
+
+
+def test_pilot_without_primary_metric_is_insufficient():
+    row = metric_row(**{C.ROLE: C.GUARDRAIL, C.BASELINE: 4.0, C.TARGET: 3.0, C.MARGIN: 1.0})
+    s = summarize([row], weeks([4, 4, 4, 4]))
+    rec = C.recommend(s, as_of=date(2026, 3, 1)).iloc[0]
+    assert rec[C.RECOMMENDATION] == C.INSUFFICIENT
+    assert rec[C.REASONS] == "no primary metric defined"
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [
+        (56.762, "56.8"),
+        (80.0, "80"),
+        (4.357, "4.36"),
+        (0.0, "0"),
+        (-12.345, "-12.3"),
+        (0.000123, "0.000123"),
+        (np.nan, "n/a"),
+        (None, "n/a"),
+        (1234567.0, "1234567"),
+    ],
+)
+def test_fmt_number(x, text):
+    assert C.fmt_number(x) == text
