@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -367,29 +368,56 @@ def check_measurement_rows(rows: pd.DataFrame, metric_ranges: pd.DataFrame) -> l
     Returns:
         One message per problem (empty when all rows are fine): a value that is
         missing or not finite, outside the metric's allowed range, a week that is
-        not a Monday, an unknown metric, or a metric/week listed twice.
+        not a Monday, an unknown metric, or a metric/week listed twice. Vectorised:
+        only rows with a problem are visited one by one to word the message.
     """
-    problems: list[str] = []
-    ranges = metric_ranges.set_index(C.METRIC_ID)
+    if rows.empty:
+        return []
+    ranges = metric_ranges.drop_duplicates(C.METRIC_ID).set_index(C.METRIC_ID)
+    mid = rows[C.METRIC_ID]
+    known = mid.isin(ranges.index).to_numpy()
     weeks = pd.to_datetime(rows[C.WEEK])
-    dup = rows.assign(_w=weeks).duplicated([C.METRIC_ID, "_w"], keep=False)
-    for i, (mid, wk, val) in enumerate(zip(rows[C.METRIC_ID], weeks, rows[C.VALUE], strict=True)):
+    dup = rows.assign(_w=weeks).duplicated([C.METRIC_ID, "_w"], keep=False).to_numpy()
+    bad_week = (weeks.isna() | (weeks.dt.day_of_week != 0)).to_numpy()
+    raw = rows[C.VALUE]
+    if pd.api.types.is_float_dtype(raw) or pd.api.types.is_integer_dtype(raw):
+        values = raw.astype("float64").to_numpy()
+        finite = np.isfinite(values)
+    else:
+        finite = np.array(
+            [v is not None and isinstance(v, (int, float)) and math.isfinite(v) for v in raw],
+            dtype=bool,
+        )
+        values = np.where(finite, pd.to_numeric(raw, errors="coerce"), np.nan)
+    lo = mid.map(ranges["min_value"]).astype("float64").to_numpy()
+    hi = mid.map(ranges["max_value"]).astype("float64").to_numpy()
+    with np.errstate(invalid="ignore"):
+        below = finite & (values < lo)
+        above = finite & (values > hi)
+    flagged = ~known | (known & (bad_week | ~finite | below | above | dup))
+    problems: list[str] = []
+    if not flagged.any():
+        return problems
+    labels = mid.map(ranges[C.LABEL]).to_numpy()
+    mids = mid.to_numpy()
+    for i in np.flatnonzero(flagged):
         where = f"row {i + 1}"
-        if mid not in ranges.index:
-            problems.append(f"{where}: unknown metric id {mid}")
+        if not known[i]:
+            problems.append(f"{where}: unknown metric id {mids[i]}")
             continue
-        label = ranges.at[mid, C.LABEL]
-        if pd.isna(wk) or wk.weekday() != 0:
+        label, wk, val = labels[i], weeks.iloc[i], raw.iloc[i]
+        if isinstance(val, np.generic):
+            val = val.item()
+        if bad_week[i]:
             problems.append(f"{where}: week {wk} is not the Monday of an ISO week")
-        if val is None or not isinstance(val, (int, float)) or not math.isfinite(val):
+        if not finite[i]:
             problems.append(f"{where}: {label}: value {val!r} is not a finite number")
             continue
-        lo, hi = ranges.at[mid, "min_value"], ranges.at[mid, "max_value"]
-        if pd.notna(lo) and val < lo:
-            problems.append(f"{where}: {label}: value {val:g} is below the minimum {lo:g}")
-        if pd.notna(hi) and val > hi:
-            problems.append(f"{where}: {label}: value {val:g} is above the maximum {hi:g}")
-        if dup.iloc[i]:
+        if below[i]:
+            problems.append(f"{where}: {label}: value {val:g} is below the minimum {lo[i]:g}")
+        if above[i]:
+            problems.append(f"{where}: {label}: value {val:g} is above the maximum {hi[i]:g}")
+        if dup[i]:
             problems.append(f"{where}: {label}: week {wk.date()} is listed more than once")
     return problems
 
@@ -473,7 +501,7 @@ def write_measurements(
 
     if not to_create.empty:
         session.execute(
-            sa.insert(Measurement),
+            sa.insert(Measurement.__table__),
             [
                 {
                     "metric_id": int(r.metric_id),
@@ -532,7 +560,7 @@ def write_measurements(
         for r in to_update.itertuples(index=False)
     ]
     if revisions:
-        session.execute(sa.insert(MeasurementRevision), revisions)
+        session.execute(sa.insert(MeasurementRevision.__table__), revisions)
         touched = sorted({int(x) for x in merged.loc[~same, C.METRIC_ID]})
         session.execute(
             sa.update(Pilot)

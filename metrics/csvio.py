@@ -1,0 +1,1423 @@
+"""CSV in and out: measurement and pilot-definition imports, and the one CSV writer.
+
+DESIGN §6 and §7. Importing is all-or-nothing: a file is parsed and validated
+completely first, every wrong row is reported (line number, column, reason) and
+nothing is written; only a clean file is written, in one call to the store.
+
+Reading rules (strict, nothing is coerced silently):
+
+* bytes are decoded as UTF-8 (with or without a byte-order mark); ``str`` is taken
+  as is (a leading BOM is dropped). Only comma-separated files are read.
+* Header names are case-insensitive and trimmed. Entirely blank lines (or lines of
+  only commas) are skipped; line numbers are physical lines of the file (header =
+  line 1 when it is the first line): a record's line is the line it starts on, and
+  a quoted field holding a newline counts its lines too.
+* A row with more fields than the header is an error unless the extra fields are
+  empty (trailing commas); a row with fewer fields is an error.
+* Numbers: dot decimal, optional sign and exponent, optional surrounding spaces;
+  ``nan``, ``inf``, ``1,234`` and ``12,5`` are errors, an empty value is never 0.
+* Formula neutralisation is symmetric: :func:`to_csv_text` prefixes ``'`` to a text
+  cell that starts with ``= + - @ \\t \\r``, or with one or more ``'`` followed by
+  one of those (so text that already looks neutralised stays distinguishable); the
+  readers strip ONE leading ``'`` from a text cell (pilot, metric, note; the text
+  fields of the pilot CSV) ONLY when the rest starts with one of those characters,
+  after any further ``'``. The two rules are inverse, so every exported text imports
+  back exactly (``=x`` -> ``'=x`` -> ``=x``; ``'=x`` -> ``''=x`` -> ``'=x``; ``'hi``
+  and ``it's`` are left alone both ways). Number cells are never touched.
+
+Measurement CSV (long form, canonical)::
+
+    pilot,metric,week,value,note
+
+Wide form: ``pilot,week,<metric key>,<metric key>,...`` (detected when the header
+has pilot and week but neither metric nor value); every non-empty metric cell is a
+value, an empty one is no value; every column after pilot and week is a metric key
+(the wide form has no note column). Metric keys are matched case-insensitively (keys
+are always lowercase).
+
+Pilot definitions CSV (one row per metric, pilot fields repeated)::
+
+    pilot,vendor,use_case,owner,start_date,decision_date,stage,metric,label,unit,
+    direction,role,baseline,target,margin,min,max[,trailing_window,min_weeks,cost]
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from metrics import computations as C
+from metrics import store
+from metrics.isoweek import WeekError, parse_week, week_labels
+from metrics.models import MetricCreate, PilotCreate
+
+__all__ = [
+    "ACTION_COL",
+    "EXPORT_COLUMNS",
+    "FORMULA_TRIGGERS",
+    "LINE_COL",
+    "METRIC_COL",
+    "METRIC_ID_COL",
+    "NOTE_COL",
+    "PILOT_COL",
+    "PILOT_CSV_COLUMNS",
+    "REPORT_COLUMNS",
+    "VALUE_COL",
+    "WEEK_COL",
+    "WEEK_LABEL_COL",
+    "ImportReport",
+    "PilotImportReport",
+    "RowError",
+    "export_measurements_frame",
+    "import_measurements",
+    "import_pilots",
+    "parse_measurements_csv",
+    "parse_pilots_csv",
+    "to_csv_text",
+]
+
+# --------------------------------------------------------------------------- columns
+
+PILOT_COL = C.PILOT  # "pilot"
+METRIC_COL = "metric"
+WEEK_COL = C.WEEK  # "week"
+VALUE_COL = C.VALUE  # "value"
+NOTE_COL = "note"
+LINE_COL = "line"
+WEEK_LABEL_COL = "week_label"
+METRIC_ID_COL = C.METRIC_ID  # "metric_id"
+ACTION_COL = "action"
+
+#: Long-form measurement columns: required ones, then the optional note.
+LONG_REQUIRED = (PILOT_COL, METRIC_COL, WEEK_COL, VALUE_COL)
+LONG_OPTIONAL = (NOTE_COL,)
+#: Wide form: these two, then one column per metric key.
+WIDE_REQUIRED = (PILOT_COL, WEEK_COL)
+
+#: Columns of :attr:`ImportReport.rows`, in order.
+REPORT_COLUMNS = [
+    LINE_COL,
+    PILOT_COL,
+    METRIC_COL,
+    WEEK_COL,
+    WEEK_LABEL_COL,
+    VALUE_COL,
+    NOTE_COL,
+    METRIC_ID_COL,
+    ACTION_COL,
+]
+#: Columns of :func:`export_measurements_frame` (the long form), in order.
+EXPORT_COLUMNS = [PILOT_COL, METRIC_COL, WEEK_COL, VALUE_COL, NOTE_COL]
+
+CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
+
+#: Pilot definitions CSV columns (DESIGN §7), then the optional extras.
+PILOT_CSV_COLUMNS = [
+    "pilot",
+    "vendor",
+    "use_case",
+    "owner",
+    "start_date",
+    "decision_date",
+    "stage",
+    "metric",
+    "label",
+    "unit",
+    "direction",
+    "role",
+    "baseline",
+    "target",
+    "margin",
+    "min",
+    "max",
+]
+PILOT_CSV_EXTRA = ["trailing_window", "min_weeks", "cost"]
+PILOT_CSV_REQUIRED = ["pilot", "start_date", "decision_date", "metric", "direction", "target"]
+#: Pilot-level columns: identical on every row of one pilot.
+PILOT_FIELDS = [
+    "vendor",
+    "use_case",
+    "owner",
+    "start_date",
+    "decision_date",
+    "stage",
+    "trailing_window",
+    "min_weeks",
+    "cost",
+]
+#: File column -> model field, where they differ.
+_FILE_TO_FIELD = {"pilot": "name", "metric": "key", "min": "min_value", "max": "max_value"}
+_FIELD_TO_FILE = {v: k for k, v in _FILE_TO_FIELD.items()}
+
+#: A text cell starting with one of these is prefixed with "'" on export (OWASP).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: Export prefixes "'" to text matching _NEEDS_QUOTE_RE; import strips one "'" from text
+#: matching _ESCAPED_RE. The two rules are inverse: any text round-trips exactly.
+_NEEDS_QUOTE_RE = re.compile(r"^'*[=+\-@\t\r]")
+_ESCAPED_RE = r"^'+[=+\-@\t\r]"
+
+NUMBER_RE = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
+_NUMBER = re.compile(NUMBER_RE)
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_INT = re.compile(r"^[+]?\d+$")
+#: Non-ISO dates: day and month (either order) then a four-digit year.
+_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+
+NOTE_MAX = 1000  # models.MeasurementBase.note max_length
+
+
+# =========================================================================== reports
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in an imported file.
+
+    Attributes:
+        line: 1-based physical line of the file (header = line 1); None for problems
+            with the file as a whole.
+        column: the column's name as written in the header (trimmed), or None.
+        reason: what is wrong, in plain words.
+    """
+
+    line: int | None
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        if self.line is None:
+            where = "file" if self.column is None else f"column {self.column}"
+        else:
+            where = f"line {self.line}"
+            if self.column is not None:
+                where += f", column {self.column}"
+        return f"{where}: {self.reason}"
+
+
+def _errors_line(n: int) -> str:
+    return f"{n} error{'s' if n != 1 else ''}, nothing written"
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            LINE_COL: pd.Series([], dtype="int64"),
+            PILOT_COL: pd.Series([], dtype=object),
+            METRIC_COL: pd.Series([], dtype=object),
+            WEEK_COL: pd.Series([], dtype=object),
+            WEEK_LABEL_COL: pd.Series([], dtype=object),
+            VALUE_COL: pd.Series([], dtype="float64"),
+            NOTE_COL: pd.Series([], dtype=object),
+            METRIC_ID_COL: pd.Series([], dtype="int64"),
+            ACTION_COL: pd.Series([], dtype=object),
+        }
+    )
+
+
+@dataclass
+class ImportReport:
+    """The outcome of reading (and maybe writing) a measurements CSV.
+
+    Attributes:
+        rows: the parsed, valid rows, in file order: line (int64, the physical line),
+            pilot, metric (object: the pilot's name, the metric key), week (object:
+            ``datetime.date`` of the Monday), week_label (object, ``YYYY-Www``),
+            value (float64, the metric's unit), note (object), metric_id (int64),
+            action (object: ``create`` | ``update`` | ``unchanged`` compared with the
+            stored values). An empty frame with these columns when there are errors.
+        errors: every problem found, sorted by line (file-level ones first).
+        form: ``long`` | ``wide`` | ``""`` when the header fits neither.
+        created, updated, unchanged: what was written, or (dry run / parse only)
+            what would be written.
+        written: True once the rows were handed to the store.
+    """
+
+    rows: pd.DataFrame
+    errors: list[RowError]
+    form: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has no errors."""
+        return not self.errors
+
+    def summary_line(self) -> str:
+        """One line for a person, e.g. ``50 rows: 48 created, 2 updated, 0 unchanged``
+        (with `` (dry run, nothing written)`` when nothing was written), or
+        ``3 errors, nothing written``."""
+        if self.errors:
+            return _errors_line(len(self.errors))
+        n = len(self.rows)
+        text = (
+            f"{n} row{'s' if n != 1 else ''}: {self.created} created, "
+            f"{self.updated} updated, {self.unchanged} unchanged"
+        )
+        return text if self.written else text + " (dry run, nothing written)"
+
+
+@dataclass
+class PilotImportReport:
+    """The outcome of reading (and maybe writing) a pilot definitions CSV.
+
+    Attributes:
+        pilots: the parsed pilots with their metrics, in order of first appearance;
+            empty when there are errors.
+        errors: every problem found, sorted by line.
+        created, updated: pilots created / updated (or that would be, when not written).
+        metrics_created, metrics_updated: metrics created / changed (likewise).
+        written: True once the pilots were saved through the store.
+    """
+
+    pilots: list[tuple[PilotCreate, list[MetricCreate]]]
+    errors: list[RowError]
+    created: int = 0
+    updated: int = 0
+    metrics_created: int = 0
+    metrics_updated: int = 0
+    written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has no errors."""
+        return not self.errors
+
+    def summary_line(self) -> str:
+        """E.g. ``2 pilots: 1 created, 1 updated; metrics: 5 created, 1 updated``
+        (with `` (dry run, nothing written)`` when not written) or
+        ``3 errors, nothing written``."""
+        if self.errors:
+            return _errors_line(len(self.errors))
+        n = len(self.pilots)
+        text = (
+            f"{n} pilot{'s' if n != 1 else ''}: {self.created} created, "
+            f"{self.updated} updated; metrics: {self.metrics_created} created, "
+            f"{self.metrics_updated} updated"
+        )
+        return text if self.written else text + " (dry run, nothing written)"
+
+
+# =========================================================================== reading
+
+
+@dataclass
+class _Table:
+    header_line: int
+    names: list[str]  # normalised: trimmed, lowercase
+    display: list[str]  # trimmed, as written
+    lines: list[int] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+
+    def column(self, j: int) -> list[str]:
+        return [r[j] for r in self.rows]
+
+
+def _decode(data: bytes | str) -> str:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(data).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise _FileError(
+                f"file is not UTF-8 text (invalid byte at position {exc.start}); "
+                "save it as 'CSV UTF-8'"
+            ) from None
+    if not isinstance(data, str):
+        raise TypeError(f"data must be bytes or str, not {type(data).__name__}")
+    try:
+        data.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: not text any file could hold
+        raise _FileError(
+            f"file is not UTF-8 text (invalid character at position {exc.start})"
+        ) from None
+    return data.removeprefix("\ufeff")
+
+
+class _FileError(Exception):
+    def __init__(self, reason: str, line: int | None = None, column: str | None = None):
+        super().__init__(reason)
+        self.error = RowError(line, column, reason)
+
+
+def _fmt_names(names: Iterable[str]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _read_table(data: bytes | str) -> tuple[_Table, list[RowError]]:
+    """CSV text -> header and records with their physical line numbers.
+
+    Rows with the wrong number of fields are reported and left out (trailing empty
+    fields beyond the header are allowed). Raises _FileError when nothing can be read.
+    """
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    table: _Table | None = None
+    errors: list[RowError] = []
+    ncols = 0
+    prev = 0
+    try:
+        for rec in reader:
+            start = prev + 1
+            prev = reader.line_num
+            if not "".join(rec).strip():
+                continue
+            if table is None:
+                table = _header(start, rec)
+                ncols = len(table.names)
+                continue
+            n = len(rec)
+            if n != ncols:
+                if n > ncols and not any(c.strip() for c in rec[ncols:]):
+                    rec = rec[:ncols]
+                elif n > ncols:
+                    errors.append(
+                        RowError(
+                            start,
+                            None,
+                            f"{n} fields but the header has {ncols} columns"
+                            " (quote a value that contains a comma)",
+                        )
+                    )
+                    continue
+                else:
+                    errors.append(
+                        RowError(start, None, f"only {n} fields but the header has {ncols} columns")
+                    )
+                    continue
+            table.lines.append(start)
+            table.rows.append(rec)
+    except csv.Error as exc:
+        raise _FileError(f"not readable as CSV: {exc}", line=prev + 1) from None
+    if table is None or (not table.rows and not errors):
+        raise _FileError("no rows")
+    return table, errors
+
+
+def _header(line: int, rec: list[str]) -> _Table:
+    display = [c.strip() for c in rec]
+    while display and not display[-1]:
+        display.pop()
+    for j, name in enumerate(display):
+        if not name:
+            raise _FileError(f"column {j + 1} of the header has no name", line=line)
+    names = [d.lower() for d in display]
+    seen: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name in seen:
+            raise _FileError(
+                f"column '{name}' appears twice (columns {seen[name] + 1} and {j + 1})",
+                line=line,
+                column=display[j],
+            )
+        seen[name] = j
+    return _Table(line, names, display)
+
+
+def _semicolon_hint(table: _Table) -> str:
+    if len(table.names) == 1 and ";" in table.display[0]:
+        return "; the header looks semicolon-separated: save the file as comma-separated CSV"
+    return ""
+
+
+def _unescape(s: pd.Series) -> pd.Series:
+    """Strip one leading "'" when the rest starts with a formula trigger (vectorised)."""
+    mask = s.str.contains(_ESCAPED_RE, regex=True)
+    if mask.any():
+        s = s.where(~mask, s.str.slice(1))
+    return s
+
+
+def _unescape_one(v: str) -> str:
+    return v[1:] if v.startswith("'") and _NEEDS_QUOTE_RE.match(v) else v
+
+
+def _num_text(x: float) -> str:
+    """Shortest round-trip text of a number, without a trailing '.0'."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _today() -> date:
+    """Today's date; a function so tests can pin it."""
+    return date.today()
+
+
+# =========================================================================== measurements
+
+
+def parse_measurements_csv(
+    data: bytes | str, metrics: pd.DataFrame, *, existing: pd.DataFrame | None = None
+) -> ImportReport:
+    """Parse and validate a measurements CSV (long or wide form) without touching a database.
+
+    Args:
+        data: the file's bytes (UTF-8, BOM optional) or its text.
+        metrics: :func:`metrics.store.metrics_frame` -- columns metric_id (int64),
+            pilot, key, label (object), min_value, max_value (float64, NaN = open);
+            other columns are ignored.
+        existing: :func:`metrics.store.measurements_frame` -- columns metric_id,
+            week (datetime64 Monday), value (float64), note -- used to classify each
+            row as create / update / unchanged. None: every row counts as ``create``.
+
+    Returns:
+        An :class:`ImportReport`; ``written`` is False and the counts are what a write
+        would do. Problems never raise: each is a :class:`RowError` (line, column,
+        reason), all of them, sorted by line. Weeks after the Monday of today's week
+        are refused.
+
+    Raises:
+        TypeError: ``data`` is neither bytes nor str (a programming error).
+    """
+    try:
+        table, errors = _read_table(data)
+    except _FileError as exc:
+        return ImportReport(_empty_rows(), [exc.error], "")
+    names = set(table.names)
+    if METRIC_COL in names or VALUE_COL in names:
+        form = "long"
+        missing = [c for c in LONG_REQUIRED if c not in names]
+        if missing:
+            return _header_failure(
+                form,
+                f"missing required column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)} (found: {_fmt_names(table.display)})",
+            )
+        unknown = [
+            RowError(
+                table.header_line,
+                table.display[j],
+                f"unknown column '{table.display[j]}' (long form columns: "
+                f"{', '.join(LONG_REQUIRED + LONG_OPTIONAL)})",
+            )
+            for j, name in enumerate(table.names)
+            if name not in LONG_REQUIRED + LONG_OPTIONAL
+        ]
+        if unknown:
+            return ImportReport(_empty_rows(), unknown, form)
+    elif PILOT_COL in names and WEEK_COL in names:
+        form = "wide"
+        if len(names) == 2:
+            return _header_failure(
+                form, "no metric columns: the wide form is pilot, week, <metric key>, ..."
+            )
+    else:
+        missing = [c for c in LONG_REQUIRED if c not in names]
+        return _header_failure(
+            "",
+            f"missing required columns {', '.join(missing)} (found: "
+            f"{_fmt_names(table.display)}); expected pilot, metric, week, value[, note] "
+            f"(long form) or pilot, week, <metric key>, ... (wide form)" + _semicolon_hint(table),
+        )
+
+    out: dict[str, pd.DataFrame] = {}
+    errors.extend(_validate(table, form, metrics, existing, out))
+    errors = _sorted_errors(errors)
+    if errors:
+        return ImportReport(_empty_rows(), errors, form)
+    rows: pd.DataFrame = out["rows"]
+    counts = rows[ACTION_COL].value_counts()
+    return ImportReport(
+        rows,
+        [],
+        form,
+        created=int(counts.get(CREATE, 0)),
+        updated=int(counts.get(UPDATE, 0)),
+        unchanged=int(counts.get(UNCHANGED, 0)),
+    )
+
+
+def _header_failure(form: str, reason: str) -> ImportReport:
+    return ImportReport(_empty_rows(), [RowError(None, None, reason)], form)
+
+
+def _sorted_errors(errors: list[RowError]) -> list[RowError]:
+    unique = list(dict.fromkeys(errors))
+    return sorted(unique, key=lambda e: -1 if e.line is None else e.line)
+
+
+class _Errors:
+    """Collects RowErrors from boolean masks over a frame with a ``line`` column."""
+
+    def __init__(self) -> None:
+        self.items: list[RowError] = []
+
+    def add(self, frame: pd.DataFrame, mask, column, reason) -> None:
+        """``column``/``reason``: a constant or a Series aligned with ``frame``."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        lines = frame[LINE_COL].to_numpy()[mask]
+        cols = column[mask].tolist() if isinstance(column, pd.Series) else [column] * len(lines)
+        reasons = reason[mask].tolist() if isinstance(reason, pd.Series) else [reason] * len(lines)
+        self.items.extend(
+            RowError(int(ln), c, r) for ln, c, r in zip(lines, cols, reasons, strict=True)
+        )
+
+
+def _str_series(values: list[str]) -> pd.Series:
+    return pd.Series(values, dtype="str")
+
+
+def _validate(
+    table: _Table,
+    form: str,
+    metrics: pd.DataFrame,
+    existing: pd.DataFrame | None,
+    out: dict,
+) -> list[RowError]:
+    """Validate every record; on success put the rows frame into ``out['rows']``."""
+    err = _Errors()
+    pos = {name: j for j, name in enumerate(table.names)}
+    disp = {name: table.display[j] for j, name in enumerate(table.names)}
+    n = len(table.rows)
+    if n == 0:
+        return []
+    # ---- records: one per data line (pilot and week live here)
+    rec = pd.DataFrame(
+        {
+            LINE_COL: np.asarray(table.lines, dtype="int64"),
+            PILOT_COL: _unescape(_str_series(table.column(pos[PILOT_COL])).str.strip()),
+            WEEK_COL: _str_series(table.column(pos[WEEK_COL])).str.strip(),
+        }
+    )
+    known_pilots = set(metrics[C.PILOT]) if not metrics.empty else set()
+    pilot_missing = rec[PILOT_COL] == ""
+    err.add(rec, pilot_missing, disp[PILOT_COL], "pilot is missing")
+    pilot_unknown = ~pilot_missing & ~rec[PILOT_COL].isin(known_pilots)
+    if pilot_unknown.any():
+        msgs = {
+            name: _unknown_pilot_message(name, known_pilots)
+            for name in rec.loc[pilot_unknown, PILOT_COL].unique()
+        }
+        err.add(rec, pilot_unknown, disp[PILOT_COL], rec[PILOT_COL].map(msgs))
+    pilot_ok = ~(pilot_missing | pilot_unknown)
+
+    week_missing = rec[WEEK_COL] == ""
+    err.add(rec, week_missing, disp[WEEK_COL], "week is missing")
+    mondays, week_errors = _parse_weeks(rec.loc[~week_missing], disp[WEEK_COL])
+    err.items.extend(week_errors)
+    rec["monday"] = mondays.reindex(rec.index)
+
+    # ---- cells: one per value
+    if form == "long":
+        cells = pd.DataFrame(
+            {
+                "rec": np.arange(n),
+                LINE_COL: rec[LINE_COL].to_numpy(),
+                METRIC_COL: _unescape(_str_series(table.column(pos[METRIC_COL])).str.strip())
+                .str.lower()
+                .to_numpy(),
+                VALUE_COL: _str_series(table.column(pos[VALUE_COL])).to_numpy(),
+                NOTE_COL: (
+                    _unescape(_str_series(table.column(pos[NOTE_COL]))).to_numpy()
+                    if NOTE_COL in pos
+                    else np.full(n, "", dtype=object)
+                ),
+                "mcol": disp[METRIC_COL],
+                "vcol": disp[VALUE_COL],
+            }
+        )
+    else:
+        pieces = []
+        for j, name in enumerate(table.names):
+            if name in WIDE_REQUIRED:
+                continue
+            vals = _str_series(table.column(j))
+            keep = (vals.str.strip() != "").to_numpy()
+            if not keep.any():
+                continue
+            idx = np.flatnonzero(keep)
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "rec": idx,
+                        "colpos": j,
+                        LINE_COL: rec[LINE_COL].to_numpy()[idx],
+                        METRIC_COL: name,
+                        VALUE_COL: vals.to_numpy()[idx],
+                        NOTE_COL: "",
+                        "mcol": table.display[j],
+                        "vcol": table.display[j],
+                    }
+                )
+            )
+        if not pieces:
+            return [*err.items, RowError(None, None, "no values: every metric cell is empty")]
+        cells = pd.concat(pieces, ignore_index=True)
+        cells = cells.sort_values(["rec", "colpos"], kind="stable").reset_index(drop=True)
+        cells = cells.drop(columns="colpos")
+        for col in (METRIC_COL, VALUE_COL, NOTE_COL, "mcol", "vcol"):
+            cells[col] = cells[col].astype(object)
+
+    recs = cells["rec"].to_numpy()
+    cells[PILOT_COL] = rec[PILOT_COL].to_numpy()[recs]
+    cells["monday"] = rec["monday"].to_numpy()[recs]
+    cells_pilot_ok = pilot_ok.to_numpy()[recs]
+
+    # ---- metric
+    metric_missing = (cells[METRIC_COL] == "").to_numpy()
+    err.add(cells, metric_missing, cells["mcol"], "metric is missing")
+    lookup = metrics[[C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value"]].rename(
+        columns={C.KEY: METRIC_COL}
+    )
+    cells = cells.merge(lookup, on=[PILOT_COL, METRIC_COL], how="left", validate="many_to_one")
+    metric_unknown = cells_pilot_ok & ~metric_missing & cells[C.METRIC_ID].isna().to_numpy()
+    if metric_unknown.any():
+        keys_of = metrics.groupby(C.PILOT)[C.KEY].agg(lambda k: ", ".join(sorted(k))).to_dict()
+        sub = cells.loc[metric_unknown]
+        reason = pd.Series(index=cells.index, dtype=object)
+        reason.loc[sub.index] = [
+            f"pilot '{p}' has no metric '{m}' (its metrics: {keys_of.get(p, 'none')})"
+            for p, m in zip(sub[PILOT_COL], sub[METRIC_COL], strict=True)
+        ]
+        err.add(cells, metric_unknown, cells["mcol"], reason)
+
+    # ---- value
+    raw = cells[VALUE_COL].astype(str)
+    value_missing = (raw.str.strip() == "").to_numpy()
+    err.add(cells, value_missing, cells["vcol"], "value is missing")
+    is_number = raw.str.fullmatch(NUMBER_RE).to_numpy(dtype=bool)
+    not_number = ~value_missing & ~is_number
+    if not_number.any():
+        bad = raw[not_number]
+        reason = pd.Series(index=cells.index, dtype=object)
+        reason.loc[bad.index] = [_not_number_message(v) for v in bad]
+        err.add(cells, not_number, cells["vcol"], reason)
+    values = pd.to_numeric(raw.where(is_number, None), errors="coerce").astype("float64")
+    not_finite = is_number & ~np.isfinite(values.to_numpy())
+    if not_finite.any():
+        reason = "'" + raw.str.strip() + "' is not a finite number"
+        err.add(cells, not_finite, cells["vcol"], reason)
+    cells[VALUE_COL] = values
+    lo, hi = cells["min_value"], cells["max_value"]
+    below = (values < lo).to_numpy(dtype=bool)
+    above = (values > hi).to_numpy(dtype=bool)
+    out_of_range = below | above
+    if out_of_range.any():
+        sub = cells.loc[out_of_range]
+        reason = pd.Series(index=cells.index, dtype=object)
+        reason.loc[sub.index] = [
+            f"{lab} must be {_range_text(a, b)}: got {_num_text(v)}"
+            for v, a, b, lab in zip(
+                sub[VALUE_COL], sub["min_value"], sub["max_value"], sub[C.LABEL], strict=True
+            )
+        ]
+        err.add(cells, out_of_range, cells["vcol"], reason)
+
+    # ---- note
+    too_long = (cells[NOTE_COL].str.len() > NOTE_MAX).to_numpy(dtype=bool)
+    if too_long.any():
+        col = disp.get(NOTE_COL)
+        err.add(cells, too_long, col, f"note is longer than {NOTE_MAX} characters")
+
+    # ---- duplicates within the file
+    keyed = cells[C.METRIC_ID].notna().to_numpy() & cells["monday"].notna().to_numpy()
+    if keyed.any():
+        k = cells.loc[keyed, [C.METRIC_ID, "monday", LINE_COL, PILOT_COL, METRIC_COL, "vcol"]]
+        dup = k.duplicated([C.METRIC_ID, "monday"], keep="first")
+        if dup.any():
+            first = k.groupby([C.METRIC_ID, "monday"])[LINE_COL].transform("first")
+            d = k[dup]
+            labels = {w: _label(w) for w in d["monday"].unique()}
+            reason = pd.Series(
+                [
+                    f"pilot '{p}', metric '{m}', week {labels[w]} again: duplicate of line {f}"
+                    for p, m, w, f in zip(
+                        d[PILOT_COL], d[METRIC_COL], d["monday"], first[dup], strict=True
+                    )
+                ],
+                index=d.index,
+                dtype=object,
+            )
+            column = d["vcol"] if form == "wide" else None
+            err.add(d, np.ones(len(d), dtype=bool), column, reason)
+
+    if err.items:
+        return err.items
+    out["rows"] = _rows_frame(cells, existing)
+    return []
+
+
+def _unknown_pilot_message(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    if not close:
+        lower = {k.lower(): k for k in known}
+        if name.lower() in lower:
+            close = [lower[name.lower()]]
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"unknown pilot {name!r}{hint}"
+
+
+def _not_number_message(v: str) -> str:
+    text = v.strip()
+    msg = f"'{text}' is not a number"
+    if re.fullmatch(r"[+-]?[\d.,\s]+", text) and "," in text:
+        msg += " (use a dot for decimals and no thousands separators)"
+    return msg
+
+
+def _range_text(lo: float, hi: float) -> str:
+    if pd.notna(lo) and pd.notna(hi):
+        return f"between {_num_text(lo)} and {_num_text(hi)}"
+    if pd.notna(lo):
+        return f"at least {_num_text(lo)}"
+    return f"at most {_num_text(hi)}"
+
+
+def _label(monday: date) -> str:
+    iso = monday.isocalendar()
+    return f"{iso.year:04d}-W{iso.week:02d}"
+
+
+def _parse_weeks(rec: pd.DataFrame, column: str) -> tuple[pd.Series, list[RowError]]:
+    """Week cells (trimmed, non-empty) -> Monday dates (object Series, None = invalid).
+
+    ISO labels and ISO dates always; day/month/year dates only when the whole column
+    reads one way (see the module docstring). Each distinct text is parsed once.
+    """
+    errors: list[RowError] = []
+    texts = rec[WEEK_COL]
+    if texts.empty:
+        return pd.Series(dtype=object), errors
+    parsed: dict[str, date | None] = {}
+    bad: dict[str, str] = {}
+    other: list[str] = []
+    for u in texts.unique():
+        try:
+            parsed[u] = parse_week(u)
+        except WeekError as exc:
+            if _DMY.match(u):
+                other.append(u)
+            else:
+                parsed[u] = None
+                bad[u] = str(exc)
+    if other:
+        _resolve_dmy(rec, other, parsed, bad, errors, column)
+    today = _today()
+    for u, monday in parsed.items():
+        if monday is not None and monday > today:
+            bad[u] = f"week {_label(monday)} is in the future"
+            parsed[u] = None
+    mondays = texts.map(parsed).astype(object)
+    mondays = mondays.where(mondays.notna(), None)
+    if bad:
+        is_bad = texts.isin(list(bad))
+        sub = rec[is_bad]
+        errors.extend(
+            RowError(int(ln), column, bad[t])
+            for ln, t in zip(sub[LINE_COL], sub[WEEK_COL], strict=True)
+        )
+    return mondays, errors
+
+
+def _dmy(text: str, dayfirst: bool) -> date | None:
+    a, b, y = (int(x) for x in _DMY.match(text).groups())
+    day, month = (a, b) if dayfirst else (b, a)
+    try:
+        return date(y, month, day)
+    except ValueError:
+        return None
+
+
+def _resolve_dmy(
+    rec: pd.DataFrame,
+    other: list[str],
+    parsed: dict[str, date | None],
+    bad: dict[str, str],
+    errors: list[RowError],
+    column: str,
+) -> None:
+    """Decide day-first vs month-first for the whole column (see module docstring)."""
+    from metrics.isoweek import monday_of
+
+    day_first = {u: _dmy(u, True) for u in other}
+    month_first = {u: _dmy(u, False) for u in other}
+    df_all = all(v is not None for v in day_first.values())
+    mf_all = all(v is not None for v in month_first.values())
+    first_line = rec.groupby(WEEK_COL, sort=False)[LINE_COL].min().to_dict()
+    if df_all and mf_all:
+        differ = [u for u in other if day_first[u] != month_first[u]]
+        if differ:
+            line = min(first_line[u] for u in differ)
+            errors.append(
+                RowError(
+                    int(line),
+                    column,
+                    f"ambiguous date format in column {column} (day-first or month-first?): "
+                    "use ISO YYYY-MM-DD",
+                )
+            )
+            for u in other:
+                parsed[u] = None  # reported once above
+            return
+        chosen = day_first
+    elif df_all:
+        chosen = day_first
+    elif mf_all:
+        chosen = month_first
+    else:
+        rows = rec[rec[WEEK_COL].isin(other)]
+        counts = rows[WEEK_COL].value_counts()
+        n_df = sum(int(counts[u]) for u in other if day_first[u] is not None)
+        n_mf = sum(int(counts[u]) for u in other if month_first[u] is not None)
+        best, rest, best_name, rest_name = (
+            (day_first, month_first, "day-first", "month-first")
+            if n_df >= n_mf
+            else (month_first, day_first, "month-first", "day-first")
+        )
+        example = min((u for u in other if best[u] is not None), key=first_line.get, default=None)
+        for u in other:
+            if best[u] is not None:
+                parsed[u] = monday_of(best[u])
+            elif rest[u] is not None and example is not None:
+                parsed[u] = None
+                bad[u] = (
+                    f"'{u}' is only valid {rest_name}, but line {first_line[example]} "
+                    f"'{example}' is only valid {best_name}: use one date format "
+                    "(ISO YYYY-MM-DD is safest)"
+                )
+            else:
+                parsed[u] = None
+                bad[u] = f"'{u}' is not a valid date"
+        return
+    for u in other:
+        parsed[u] = monday_of(chosen[u])
+
+
+def _rows_frame(cells: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFrame:
+    weeks = pd.Series(cells["monday"].to_numpy(), dtype=object)
+    labels = {w: _label(w) for w in weeks.unique()}
+    rows = pd.DataFrame(
+        {
+            LINE_COL: cells[LINE_COL].astype("int64").to_numpy(),
+            PILOT_COL: cells[PILOT_COL].astype(object).to_numpy(),
+            METRIC_COL: cells[METRIC_COL].astype(object).to_numpy(),
+            WEEK_COL: weeks.to_numpy(),
+            WEEK_LABEL_COL: weeks.map(labels).astype(object).to_numpy(),
+            VALUE_COL: cells[VALUE_COL].astype("float64").to_numpy(),
+            NOTE_COL: cells[NOTE_COL].astype(object).to_numpy(),
+            METRIC_ID_COL: cells[C.METRIC_ID].astype("int64").to_numpy(),
+        }
+    )
+    rows[ACTION_COL] = _classify(rows, existing)
+    for col in (PILOT_COL, METRIC_COL, WEEK_COL, WEEK_LABEL_COL, NOTE_COL, ACTION_COL):
+        rows[col] = rows[col].astype(object)  # pandas 3 would infer the str dtype
+    return rows
+
+
+def _week_ns(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).astype("datetime64[ns]")
+
+
+def _classify(rows: pd.DataFrame, existing: pd.DataFrame | None) -> np.ndarray:
+    """create / update / unchanged per row against the stored values."""
+    if existing is None or existing.empty:
+        return np.full(len(rows), CREATE, dtype=object)
+    ex = pd.DataFrame(
+        {
+            METRIC_ID_COL: existing[C.METRIC_ID].astype("int64").to_numpy(),
+            "_w": _week_ns(existing[C.WEEK]).to_numpy(),
+            "_old_value": existing[C.VALUE].astype("float64").to_numpy(),
+            "_old_note": (
+                existing[NOTE_COL].fillna("").astype(object).to_numpy()
+                if NOTE_COL in existing
+                else ""
+            ),
+        }
+    )
+    inc = pd.DataFrame(
+        {
+            METRIC_ID_COL: rows[METRIC_ID_COL].to_numpy(),
+            "_w": _week_ns(rows[WEEK_COL]).to_numpy(),
+        }
+    )
+    merged = inc.merge(ex, on=[METRIC_ID_COL, "_w"], how="left", validate="many_to_one")
+    new = merged["_old_value"].isna().to_numpy()
+    same = (merged["_old_value"].to_numpy() == rows[VALUE_COL].to_numpy()) & (
+        merged["_old_note"].to_numpy() == rows[NOTE_COL].to_numpy()
+    )
+    return np.where(new, CREATE, np.where(same, UNCHANGED, UPDATE)).astype(object)
+
+
+def import_measurements(
+    *,
+    session: Session,
+    actor: str,
+    data: bytes | str,
+    dry_run: bool = False,
+    source: str = "",
+) -> ImportReport:
+    """Validate a measurements CSV completely, then write all of it or nothing.
+
+    Reads the metrics and the stored measurements (one query each), parses with
+    :func:`parse_measurements_csv`; when there is any error nothing is written and the
+    report lists them. Otherwise, unless ``dry_run``, hands every row to
+    :func:`metrics.store.write_measurements` once (reason ``"import <source>"``), which
+    writes values and revisions with executemany-style statements; the counts then come
+    from the store. The caller commits (``session_scope``); on an error report the
+    caller should roll back (nothing was written by this function).
+
+    Returns:
+        :class:`ImportReport`. A :class:`metrics.store.StoreError` or a database
+        integrity/data error (e.g. a concurrent write of the same week) becomes a
+        file-level :class:`RowError` (the session is rolled back for the latter);
+        user mistakes never raise.
+    """
+    metrics = store.metrics_frame(session)
+    existing = store.measurements_frame(session)
+    report = parse_measurements_csv(data, metrics, existing=existing)
+    if not report.ok or dry_run or report.rows.empty:
+        return report
+    rows = pd.DataFrame(
+        {
+            C.METRIC_ID: report.rows[METRIC_ID_COL].to_numpy(),
+            C.WEEK: _week_ns(report.rows[WEEK_COL]).to_numpy(),
+            C.VALUE: report.rows[VALUE_COL].to_numpy(),
+            "note": report.rows[NOTE_COL].to_numpy(),
+        }
+    )
+    try:
+        counts = store.write_measurements(
+            session=session, actor=actor, rows=rows, reason=f"import {source}".strip()
+        )
+    except store.StoreError as exc:
+        return _write_failed(report, str(exc))
+    except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+        session.rollback()
+        return _write_failed(
+            report,
+            "the database refused the rows, nothing written (another import or entry may "
+            f"have written the same weeks at the same time; try again): {exc.orig}",
+        )
+    report.created, report.updated, report.unchanged = (
+        counts.created,
+        counts.updated,
+        counts.unchanged,
+    )
+    report.written = True
+    return report
+
+
+def _write_failed(report: ImportReport, reason: str) -> ImportReport:
+    return ImportReport(_empty_rows(), [RowError(None, None, reason)], report.form)
+
+
+# =========================================================================== export
+
+
+def export_measurements_frame(session: Session) -> pd.DataFrame:
+    """Every stored weekly value in the long form that :func:`import_measurements` reads.
+
+    Two queries (metrics, measurements) through the store, joined in pandas.
+
+    Returns:
+        Columns pilot, metric (object: pilot name, metric key), week (object,
+        ``YYYY-Www``), value (float64, the metric's unit), note (object); sorted by
+        pilot, metric, week. Written with :func:`to_csv_text` and imported again it
+        gives 0 created, 0 updated, N unchanged.
+    """
+    m = store.metrics_frame(session)[[C.METRIC_ID, C.PILOT, C.KEY]]
+    v = store.measurements_frame(session)[[C.METRIC_ID, C.WEEK, C.VALUE, "note"]]
+    df = v.merge(m, on=C.METRIC_ID, how="inner")
+    df = df.sort_values([C.PILOT, C.KEY, C.WEEK], kind="stable").reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            PILOT_COL: df[C.PILOT].astype(object),
+            METRIC_COL: df[C.KEY].astype(object),
+            WEEK_COL: week_labels(df[C.WEEK]).astype(object),
+            VALUE_COL: df[C.VALUE].astype("float64"),
+            NOTE_COL: df["note"].fillna("").astype(object),
+        },
+        columns=EXPORT_COLUMNS,
+    )
+
+
+def _neutralize(v):
+    if isinstance(v, str) and _NEEDS_QUOTE_RE.match(v):
+        return "'" + v
+    return v
+
+
+def to_csv_text(df: pd.DataFrame) -> str:
+    """The one CSV writer for every export.
+
+    Args:
+        df: any frame; its columns are written in order, without the index.
+
+    Returns:
+        UTF-8-ready text: a leading BOM ``\\ufeff`` (so spreadsheets detect UTF-8),
+        the header line, one line per row, ``\\n`` line endings, minimal quoting.
+        Numbers plain (shortest round-trip repr, dot decimal, no thousands
+        separators), NaN/None/NaT as empty cells. A text cell (in an object, string or
+        categorical column, and the header) that starts with ``= + - @ \\t \\r`` -- or
+        with ``'``-s followed by one of them -- gets a leading ``'`` so no spreadsheet
+        reads it as a formula (OWASP CSV injection); numeric columns are never
+        changed (``-25.0`` stays ``-25.0``). The readers here strip that ``'`` again.
+        A field holding ``\r`` or ``\n`` is always quoted, so it reads back intact.
+        Encode the result with ``.encode("utf-8")`` to write a file.
+    """
+    out = df.copy()
+    text_cols: list[int] = []
+    for j in range(out.shape[1]):
+        s = out.iloc[:, j]
+        dtype = s.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            s = s.astype(object)
+        elif not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+            continue
+        out.isetitem(j, pd.Series([_neutralize(v) for v in s], index=s.index, dtype=object))
+        text_cols.append(j)
+    out.columns = [_neutralize(c) for c in out.columns]
+    # The csv module quotes a field only when it holds the delimiter, the quote or a
+    # character of the line terminator: with "\n" alone a bare "\r" in a text would be
+    # written unquoted and read back as a line break. So write with a terminator of
+    # "\r", a character found in no cell, and "\n" (every field holding "\r" or "\n" is
+    # then quoted), and turn that unique sequence into "\n" afterwards.
+    marker = "\r" + _absent_char(out, text_cols) + "\n"
+    text = out.to_csv(index=False, lineterminator=marker, quoting=csv.QUOTE_MINIMAL)
+    return "\ufeff" + text.replace(marker, "\n")
+
+
+def _absent_char(df: pd.DataFrame, text_cols: list[int]) -> str:
+    """A character that occurs in no text cell and no column name of ``df``."""
+    cells = [pd.Series([str(c) for c in df.columns], dtype=object)]
+    for j in text_cols:
+        col = df.iloc[:, j]
+        cells.append(col[col.map(lambda v: isinstance(v, str))])
+    for cand in ("\x1e", "\x1f", *(chr(i) for i in range(0xE000, 0xF900))):
+        if not any(s.str.contains(cand, regex=False).any() for s in cells if len(s)):
+            return cand
+    raise ValueError("cannot find a free separator character")  # pragma: no cover
+
+
+# =========================================================================== pilots
+
+
+def _parse_iso_date(text: str) -> date:
+    m = _ISO_DATE.match(text)
+    if not m:
+        raise ValueError(f"'{text}' is not a date (expected YYYY-MM-DD)")
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a valid date ({exc})") from None
+
+
+def _parse_number(text: str) -> float:
+    if not _NUMBER.match(text):
+        raise ValueError(_not_number_message(text))
+    x = float(text)
+    if not math.isfinite(x):
+        raise ValueError(f"'{text.strip()}' is not a finite number")
+    return x
+
+
+def _parse_int(text: str) -> int:
+    if not _INT.match(text):
+        raise ValueError(f"'{text}' is not a whole number")
+    return int(text)
+
+
+_PILOT_PARSERS = {
+    "start_date": _parse_iso_date,
+    "decision_date": _parse_iso_date,
+    "cost": _parse_number,
+    "trailing_window": _parse_int,
+    "min_weeks": _parse_int,
+}
+_METRIC_PARSERS = {
+    "baseline": _parse_number,
+    "target": _parse_number,
+    "margin": _parse_number,
+    "min": _parse_number,
+    "max": _parse_number,
+}
+_TEXT_COLUMNS = {"pilot", "vendor", "use_case", "owner", "label", "unit"}
+_PILOT_MODEL_FIELDS = ["pilot", *PILOT_FIELDS]
+_METRIC_MODEL_FIELDS = [
+    "metric",
+    "label",
+    "unit",
+    "direction",
+    "role",
+    "baseline",
+    "target",
+    "margin",
+    "min",
+    "max",
+]
+
+
+def _validation_errors(exc: ValidationError, line: int, disp: dict[str, str]) -> list[RowError]:
+    """A pydantic error -> one RowError per problem, with the file's column name."""
+    out = []
+    for e in exc.errors():
+        loc = [str(x) for x in e.get("loc", ()) if x != "__root__"]
+        msg = e.get("msg", "invalid").removeprefix("Value error, ")
+        if e.get("type") in ("enum", "literal_error"):
+            msg = f"'{e.get('input')}' is not allowed: {msg[:1].lower()}{msg[1:]}"
+        col = None
+        if loc:
+            file_name = _FIELD_TO_FILE.get(loc[0], loc[0])
+            col = disp.get(file_name, file_name)
+        out.append(RowError(line, col, msg))
+    return out or [RowError(line, None, store.validation_message(exc))]
+
+
+def parse_pilots_csv(data: bytes | str) -> PilotImportReport:
+    """Parse and validate a pilot definitions CSV (DESIGN §7) without a database.
+
+    One row per metric; rows of one pilot (same ``pilot`` name, in any order) must
+    repeat identical pilot fields (vendor, use_case, owner, start_date, decision_date,
+    stage, and the optional trailing_window, min_weeks, cost). Required columns:
+    pilot, start_date, decision_date, metric, direction, target; the others may be
+    absent or empty (defaults of :class:`~metrics.models.PilotCreate` /
+    :class:`~metrics.models.MetricCreate`). Dates are ISO ``YYYY-MM-DD``; numbers as
+    in the measurements CSV. File columns map to model fields: pilot->name,
+    metric->key, min->min_value, max->max_value.
+
+    Returns:
+        :class:`PilotImportReport` with ``pilots`` = [(PilotCreate, [MetricCreate, ...])]
+        in order of first appearance (empty when there are errors) and every problem
+        as a :class:`RowError`: pydantic validation errors carry the pilot's first
+        line (pilot fields) or the metric's line, and the column.
+    """
+    return _parse_pilots(data)[0]
+
+
+def _parse_pilots(data: bytes | str) -> tuple[PilotImportReport, dict[str, int]]:
+    """:func:`parse_pilots_csv` plus each pilot's first line (for store errors)."""
+    try:
+        table, errors = _read_table(data)
+    except _FileError as exc:
+        return PilotImportReport([], [exc.error]), {}
+    names = set(table.names)
+    missing = [c for c in PILOT_CSV_REQUIRED if c not in names]
+    if missing:
+        return PilotImportReport(
+            [],
+            [
+                RowError(
+                    None,
+                    None,
+                    f"missing required column{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)} (found: {_fmt_names(table.display)})"
+                    + _semicolon_hint(table),
+                )
+            ],
+        ), {}
+    allowed = set(PILOT_CSV_COLUMNS) | set(PILOT_CSV_EXTRA)
+    unknown = [
+        RowError(
+            table.header_line,
+            table.display[j],
+            f"unknown column '{table.display[j]}' (columns: "
+            f"{', '.join(PILOT_CSV_COLUMNS + PILOT_CSV_EXTRA)})",
+        )
+        for j, name in enumerate(table.names)
+        if name not in allowed
+    ]
+    if unknown:
+        return PilotImportReport([], unknown), {}
+    disp = {name: table.display[j] for j, name in enumerate(table.names)}
+
+    records: list[tuple[int, dict[str, str]]] = []
+    for line, row in zip(table.lines, table.rows, strict=True):
+        cells = {}
+        for name, raw in zip(table.names, row, strict=True):
+            v = raw.strip()
+            cells[name] = _unescape_one(v) if name in _TEXT_COLUMNS else v
+        records.append((line, cells))
+
+    groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    for line, cells in records:
+        if not cells["pilot"]:
+            errors.append(RowError(line, disp["pilot"], "pilot is missing"))
+            continue
+        groups.setdefault(cells["pilot"], []).append((line, cells))
+
+    pilots: list[tuple[PilotCreate, list[MetricCreate]]] = []
+    for name, rows in groups.items():
+        pilot_in, errs = _pilot_from_rows(name, rows, disp)
+        errors.extend(errs)
+        metrics_in: list[MetricCreate] = []
+        seen: dict[str, int] = {}
+        for line, cells in rows:
+            key = cells["metric"]
+            if key in seen:
+                errors.append(
+                    RowError(
+                        line,
+                        disp["metric"],
+                        f"pilot '{name}' lists metric '{key}' again: duplicate of line {seen[key]}",
+                    )
+                )
+                continue
+            seen[key] = line
+            metric_in, errs = _metric_from_row(line, cells, disp)
+            errors.extend(errs)
+            if metric_in is not None:
+                metrics_in.append(metric_in)
+        if pilot_in is not None:
+            pilots.append((pilot_in, metrics_in))
+    errors = _sorted_errors(errors)
+    first_lines = {name: rows[0][0] for name, rows in groups.items()}
+    return PilotImportReport([] if errors else pilots, errors), first_lines
+
+
+def _pilot_from_rows(
+    name: str, rows: list[tuple[int, dict[str, str]]], disp: dict[str, str]
+) -> tuple[PilotCreate | None, list[RowError]]:
+    errors: list[RowError] = []
+    first_line, first = rows[0]
+    for line, cells in rows[1:]:
+        for f in PILOT_FIELDS:
+            if f in cells and cells[f] != first[f]:
+                errors.append(
+                    RowError(
+                        line,
+                        disp[f],
+                        f"pilot '{name}' has {f} '{cells[f]}' here but '{first[f]}' "
+                        f"on line {first_line}",
+                    )
+                )
+    fields: dict[str, object] = {"name": name}
+    for f in PILOT_FIELDS:
+        text = first.get(f, "")
+        if not text:
+            if f in ("start_date", "decision_date"):
+                errors.append(RowError(first_line, disp[f], f"{f} is missing"))
+            continue
+        parser = _PILOT_PARSERS.get(f)
+        try:
+            fields[f] = parser(text) if parser else text
+        except ValueError as exc:
+            errors.append(RowError(first_line, disp[f], str(exc)))
+    if errors:
+        return None, errors
+    try:
+        return PilotCreate(**fields), []
+    except ValidationError as exc:
+        return None, _validation_errors(exc, first_line, disp)
+
+
+def _metric_from_row(
+    line: int, cells: dict[str, str], disp: dict[str, str]
+) -> tuple[MetricCreate | None, list[RowError]]:
+    errors: list[RowError] = []
+    fields: dict[str, object] = {}
+    for col in _METRIC_MODEL_FIELDS:
+        text = cells.get(col, "")
+        if not text:
+            if col in ("metric", "direction", "target"):
+                errors.append(RowError(line, disp[col], f"{col} is missing"))
+            continue
+        parser = _METRIC_PARSERS.get(col)
+        try:
+            fields[_FILE_TO_FIELD.get(col, col)] = parser(text) if parser else text
+        except ValueError as exc:
+            errors.append(RowError(line, disp[col], str(exc)))
+    if errors:
+        return None, errors
+    try:
+        return MetricCreate(**fields), []
+    except ValidationError as exc:
+        return None, _validation_errors(exc, line, disp)
+
+
+def _pilot_plan_counts(session: Session, pilots) -> tuple[int, int, int, int]:
+    """What saving ``pilots`` would do: (created, updated, metrics_created, metrics_updated)."""
+    stored_pilots = set(store.pilots_frame(session)[C.PILOT])
+    m = store.metrics_frame(session)
+    stored = {
+        (p, k): row for p, k, row in zip(m[C.PILOT], m[C.KEY], m.to_dict("records"), strict=True)
+    }
+    created = updated = m_created = m_updated = 0
+    for pilot_in, metrics_in in pilots:
+        if pilot_in.name in stored_pilots:
+            updated += 1
+        else:
+            created += 1
+        for metric_in in metrics_in:
+            old = stored.get((pilot_in.name, metric_in.key))
+            if old is None:
+                m_created += 1
+                continue
+            values = metric_in.model_dump()
+            values["direction"] = metric_in.direction.value
+            values["role"] = metric_in.role.value
+            if any(not _same(old[k], v) for k, v in values.items()):
+                m_updated += 1
+    return created, updated, m_created, m_updated
+
+
+def _same(a, b) -> bool:
+    a_missing = a is None or (isinstance(a, float) and math.isnan(a))
+    b_missing = b is None or (isinstance(b, float) and math.isnan(b))
+    if a_missing or b_missing:
+        return a_missing and b_missing
+    return a == b
+
+
+def import_pilots(
+    *, session: Session, actor: str, data: bytes | str, dry_run: bool = False
+) -> PilotImportReport:
+    """Create or update pilots and their metrics from a definitions CSV, all or nothing.
+
+    Parses with :func:`parse_pilots_csv`; with any error nothing is written. Otherwise,
+    unless ``dry_run``, calls :func:`metrics.store.save_pilot` once per pilot in the
+    same session (metrics matched by key; metrics not listed are kept). A dry run
+    reports what would be created/updated (two queries) without writing.
+
+    Returns:
+        :class:`PilotImportReport`. A :class:`metrics.store.StoreError` (or database
+        integrity/data error) rolls the session back (undoing pilots already saved in
+        this call) and becomes a RowError on that pilot's first line; user mistakes
+        never raise. The caller commits on success.
+    """
+    report, first_lines = _parse_pilots(data)
+    if not report.ok:
+        return report
+    if dry_run:
+        (
+            report.created,
+            report.updated,
+            report.metrics_created,
+            report.metrics_updated,
+        ) = _pilot_plan_counts(session, report.pilots)
+        return report
+    created = updated = m_created = m_updated = 0
+    for pilot_in, metrics_in in report.pilots:
+        try:
+            res = store.save_pilot(
+                session=session, actor=actor, pilot_in=pilot_in, metrics_in=metrics_in
+            )
+        except (store.StoreError, sa.exc.IntegrityError, sa.exc.DataError) as exc:
+            session.rollback()
+            reason = str(exc) if isinstance(exc, store.StoreError) else str(exc.orig)
+            line = first_lines.get(pilot_in.name)
+            return PilotImportReport(
+                [], [RowError(line, None, f"pilot '{pilot_in.name}': {reason}")]
+            )
+        created += int(res.created)
+        updated += int(not res.created)
+        m_created += res.metrics_created
+        m_updated += res.metrics_updated
+    report.created, report.updated = created, updated
+    report.metrics_created, report.metrics_updated = m_created, m_updated
+    report.written = True
+    return report

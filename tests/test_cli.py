@@ -1,0 +1,220 @@
+"""The `pilotgate` command line, run in-process through its real entry point."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+
+import pytest
+
+from metrics.cli import main
+
+LONG_OK = (
+    "pilot,metric,week,value,note\n"
+    "Helpdesk triage assistant,resolution_time,2012-W27,61.5,\n"
+    "Helpdesk triage assistant,resolution_time,2012-07-10,60.25,checked\n"
+)
+
+
+@pytest.fixture
+def db(tmp_path):
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def run(db, monkeypatch, capsys):
+    """Run ``pilotgate --database-url DB ARGS``; returns (exit code, stdout, stderr)."""
+
+    def _run(*args: str, stdin: str | None = None):
+        monkeypatch.setattr(sys, "argv", ["pilotgate", "--database-url", db, *args])
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+def read_csv(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+
+
+@pytest.fixture
+def seeded(run, shared_data):
+    code, out, err = run("seed", "helpdesk", "--file", str(shared_data / "helpdesk.csv"))
+    assert code == 0, err
+    assert "50 created" in out
+    return run
+
+
+def test_export_summary_as_of_gives_design_numbers(seeded, tmp_path):
+    out_file = tmp_path / "summary.csv"
+    code, _, err = seeded("export", "summary", "--as-of", "2012-06-30", "-o", str(out_file))
+    assert code == 0, err
+    text = out_file.read_text(encoding="utf-8")
+    assert text.startswith("\ufeffpilot,vendor,stage,metric,role,unit,direction,baseline,")
+    (row,) = read_csv(text)
+    assert row["pilot"] == "Helpdesk triage assistant"
+    assert float(row["baseline"]) == pytest.approx(121.626894, abs=1e-6)
+    assert float(row["current"]) == pytest.approx(56.762188, abs=1e-6)
+    assert row["weeks_reported"] == "25"
+    assert row["status"] == "met"
+    assert row["recommendation"] == "go"
+    assert row["ci_low_pct"] == "" and row["ci_high_pct"] == ""
+    assert row["projected_target_week"] == ""  # trend moves away from the target
+    assert row["as_of"] == "2012-06-30"
+
+
+def test_as_of_ignores_later_weeks(seeded):
+    code, out, _ = seeded("export", "summary", "--as-of", "2012-02-05")
+    assert code == 0
+    (row,) = read_csv(out)
+    assert row["weeks_reported"] == "5"  # 2012-W01 .. W05
+    assert row["status"] == "met"
+
+
+def test_import_export_round_trip(seeded, tmp_path):
+    f = tmp_path / "all.csv"
+    assert seeded("export", "measurements", "-o", str(f))[0] == 0
+    code, out, err = seeded("import", str(f))
+    assert code == 0, err
+    assert "0 created, 0 updated, 50 unchanged" in out
+
+
+def test_import_and_dry_run(seeded, tmp_path):
+    f = tmp_path / "new.csv"
+    f.write_text(LONG_OK)
+    code, out, _ = seeded("import", str(f), "--dry-run")
+    assert code == 0
+    assert "2 created" in out and "nothing written" in out
+    code, out, _ = seeded("import", str(f))
+    assert code == 0 and "2 created" in out
+    code, out, _ = seeded("export", "measurements")
+    rows = read_csv(out)
+    assert [(r["week"], r["value"], r["note"]) for r in rows[-2:]] == [
+        ("2012-W27", "61.5", ""),
+        ("2012-W28", "60.25", "checked"),
+    ]
+
+
+def test_bad_import_reports_every_line_and_writes_nothing(seeded, tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text(
+        "pilot,metric,week,value\n"
+        "Helpdesk triage assistant,resolution_time,2012-W27,61.5\n"
+        "Nope,resolution_time,2012-W27,1\n"
+        "Helpdesk triage assistant,resolution_time,2012-W28,abc\n"
+        "Helpdesk triage assistant,resolution_time,2012-W29,-4\n"
+    )
+    code, out, err = seeded("import", str(f))
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert any("line 3" in x and "unknown pilot 'Nope'" in x for x in lines)
+    assert any(
+        "line 4" in x and "column value" in x and "'abc' is not a number" in x for x in lines
+    )
+    assert any("line 5, column value: Resolution time must be at least 0: got -4" in x for x in lines)
+    assert "Traceback" not in err
+    _, out, _ = seeded("export", "measurements")
+    assert len(read_csv(out)) == 50  # nothing written
+
+
+PILOTS = (
+    "pilot,vendor,use_case,owner,start_date,decision_date,stage,metric,label,unit,direction,"
+    "role,baseline,target,margin,min,max\n"
+    "Invoice copilot,DocuMind,AP,Priya,2026-09-07,2026-12-18,pilot,cycle_time,Cycle time,h,"
+    "lower_is_better,primary,,20,,0,\n"
+    "Invoice copilot,DocuMind,AP,Priya,2026-09-07,2026-12-18,pilot,error_rate,Error rate,%,"
+    "lower_is_better,guardrail,4.0,3.5,1.0,0,100\n"
+)
+
+
+def test_pilots_import(run, tmp_path):
+    f = tmp_path / "pilots.csv"
+    f.write_text(PILOTS)
+    code, out, err = run("pilots", "import", str(f))
+    assert code == 0, err
+    bad = tmp_path / "bad.csv"
+    bad.write_text(PILOTS.replace("guardrail,4.0,3.5", "guardrail,4.0,5.5"))
+    code, _, err = run("pilots", "import", str(bad))
+    assert code == 1
+    assert "line 3" in err and "wrong side of baseline" in err
+
+
+def test_derive_writes_weekly_medians(run, tmp_path):
+    log = tmp_path / "events.csv"
+    log.write_text(
+        "case,ts\n"
+        "a,2012-01-02 08:00:00\na,2012-01-02 20:00:00\n"  # 12 h, week 2012-W01
+        "b,2012-01-03 08:00:00\nb,2012-01-04 08:00:00\n"  # 24 h, week 2012-W01
+        "c,2012-01-09 00:00:00\nc,2012-01-09 06:00:00\n"  # 6 h, week 2012-W02
+    )
+    code, out, err = run(
+        "derive",
+        str(log),
+        "--case",
+        "case",
+        "--time",
+        "ts",
+        "--pilot",
+        "P",
+        "--metric",
+        "resolution_time",
+    )
+    assert code == 0, err
+    rows = read_csv(out)
+    assert [(r["pilot"], r["metric"], r["week"], float(r["value"])) for r in rows] == [
+        ("P", "resolution_time", "2012-W01", 18.0),
+        ("P", "resolution_time", "2012-W02", 6.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["export", "summary", "--as-of", "2012-13-01"], 1, "is not a date: use YYYY-MM-DD"),
+        (["import", "/no/such/file.csv"], 1, "no such file"),
+        (["derive", "/no/such.csv", "--case", "a", "--time", "b"], 1, "no such file"),
+        (["derive", "/no/such.csv", "--case", "a", "--time", "b", "--unit", "w"], 1, "--unit"),
+    ],
+)
+def test_user_mistakes_are_one_line(run, args, code, message):
+    got, _, err = run(*args)
+    assert got == code
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreachable_database_masks_password(monkeypatch, capsys):
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["pilotgate", "--database-url", "postgresql+psycopg://u:s3cret@127.0.0.1:1/x", "init"],
+    )
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "s3cret" not in err and "u:***@127.0.0.1:1/x" in err
+
+
+def test_init_seed_if_empty_seeds_once(run, shared_data, monkeypatch):
+    monkeypatch.setenv("PILOTGATE_SHARED_DATA_DIR", str(shared_data))
+    from metrics.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        code, out, err = run("init", "--seed-if-empty")
+        assert code == 0, err
+        assert "seeded the demo portfolio" in out and "help-desk pilot (50 weekly" in out
+        code, out, _ = run("init", "--seed-if-empty")
+        assert "already has pilots: nothing seeded" in out
+    finally:
+        get_settings.cache_clear()

@@ -1,0 +1,345 @@
+"""Tests for metrics.csvio against the database (SQLite, and PostgreSQL when set)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from metrics import csvio, store
+from metrics.csvio import (
+    export_measurements_frame,
+    import_measurements,
+    import_pilots,
+    to_csv_text,
+)
+from tests.factories import add_weeks, make_pilot, metric_id, metric_in
+
+HD = "Helpdesk triage assistant"
+ODD = 'Café, "Zoë" =test'
+ODD_CSV = '"Café, ""Zoë"" =test"'  # as written in a CSV file
+HEADER = "pilot,metric,week,value,note\n"
+
+
+@pytest.fixture
+def helpdesk(session) -> dict[str, int]:
+    """One pilot with resolution_time (h, >= 0) and error_rate (%, 0..100); committed."""
+    make_pilot(
+        session,
+        HD,
+        metrics=[
+            metric_in("resolution_time"),
+            metric_in("error_rate", unit="%", target=4.0, max_value=100.0),
+        ],
+    )
+    session.commit()
+    return {k: metric_id(session, HD, k) for k in ("resolution_time", "error_rate")}
+
+
+def stored(session) -> pd.DataFrame:
+    m = store.measurements_frame(session)
+    return m.sort_values(["metric_id", "week"]).reset_index(drop=True)
+
+
+def counts(session) -> tuple[int, int]:
+    return len(store.measurements_frame(session)), len(store.revisions_frame(session))
+
+
+def run(session, text, **kw):
+    rep = import_measurements(session=session, actor="ann", data=text, **kw)
+    if rep.ok:
+        session.commit()
+    else:
+        session.rollback()
+    return rep
+
+
+def test_import_writes_exactly_the_values(session, helpdesk):
+    text = (
+        HEADER + f"{HD},resolution_time,2012-W01,101.5,before start\n"
+        f"{HD},resolution_time,2012-01-11,97.25,\n"
+        f'{HD},error_rate,2012-W02,4.75,"checked, twice"\n'
+        f"{HD},resolution_time,2012-W03,0,\n"
+    )
+    rep = run(session, text.encode("utf-8-sig"), source="week1.csv")
+    assert rep.ok, rep.errors
+    assert (rep.created, rep.updated, rep.unchanged, rep.written) == (4, 0, 0, True)
+    assert rep.summary_line() == "4 rows: 4 created, 0 updated, 0 unchanged"
+    got = stored(session)
+    rt, er = helpdesk["resolution_time"], helpdesk["error_rate"]
+    assert got[["metric_id", "week", "value", "note", "entered_by", "version"]].values.tolist() == [
+        [rt, pd.Timestamp("2012-01-02"), 101.5, "before start", "ann", 1],
+        [rt, pd.Timestamp("2012-01-09"), 97.25, "", "ann", 1],
+        [rt, pd.Timestamp("2012-01-16"), 0.0, "", "ann", 1],
+        [er, pd.Timestamp("2012-01-09"), 4.75, "checked, twice", "ann", 1],
+    ]
+    rev = store.revisions_frame(session)
+    assert rev["action"].tolist() == ["create"] * 4
+    assert set(rev["reason"]) == {"import week1.csv"}
+    assert set(rev["actor"]) == {"ann"}
+
+
+def test_wide_form_import(session, helpdesk):
+    text = f"pilot,week,resolution_time,error_rate\n{HD},2012-W01,100,5\n{HD},2012-W02,,4.5\n"
+    rep = run(session, text)
+    assert rep.ok and rep.form == "wide"
+    assert rep.created == 3
+    got = stored(session)
+    assert got["value"].tolist() == [100.0, 5.0, 4.5]
+
+
+def test_reimport_is_unchanged(session, helpdesk):
+    text = "".join(f"{HD},resolution_time,2012-W{w:02d},{100 - w * 1.5},\n" for w in range(1, 11))
+    first = run(session, HEADER + text)
+    assert (first.created, first.updated, first.unchanged) == (10, 0, 0)
+    before = counts(session)
+    again = run(session, HEADER + text)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 10)
+    assert again.rows["action"].tolist() == ["unchanged"] * 10
+    assert counts(session) == before
+
+
+def test_changed_value_updates_with_a_new_version(session, helpdesk):
+    run(
+        session, HEADER + f"{HD},resolution_time,2012-W01,100,\n{HD},resolution_time,2012-W02,90,\n"
+    )
+    rep = run(
+        session,
+        HEADER
+        + f"{HD},resolution_time,2012-W01,100,\n{HD},resolution_time,2012-W02,85.5,typo fixed\n",
+    )
+    assert (rep.created, rep.updated, rep.unchanged) == (0, 1, 1)
+    got = stored(session)
+    assert got[["value", "note", "version"]].values.tolist() == [
+        [100.0, "", 1],
+        [85.5, "typo fixed", 2],
+    ]
+    upd = store.revisions_frame(session).query("action == 'update'")
+    assert upd[["old_value", "new_value", "new_note"]].values.tolist() == [
+        [90.0, 85.5, "typo fixed"]
+    ]
+
+
+@pytest.mark.parametrize("bad_at", ["first", "middle", "last"])
+def test_bad_file_writes_nothing(session, helpdesk, bad_at):
+    add_weeks(session, helpdesk["resolution_time"], date(2011, 12, 26), [120.0])
+    session.commit()
+    before = counts(session)
+    rows = [f"{HD},resolution_time,2012-W{w:02d},{w},\n" for w in range(1, 21)]
+    rows.append(f"{HD},resolution_time,2011-W52,119,\n")  # an update that must not happen
+    bad = f"{HD},error_rate,2012-W05,150,\n"
+    pos = {"first": 0, "middle": 10, "last": len(rows)}[bad_at]
+    rows.insert(pos, bad)
+    rep = run(session, HEADER + "".join(rows))
+    assert not rep.ok
+    assert [(e.line, e.column) for e in rep.errors] == [(pos + 2, "value")]
+    assert rep.written is False and rep.rows.empty
+    assert counts(session) == before
+    assert stored(session)["value"].tolist() == [120.0]
+
+
+def test_dry_run_reports_counts_and_writes_nothing(session, helpdesk):
+    add_weeks(session, helpdesk["resolution_time"], date(2012, 1, 2), [100.0, 90.0])
+    session.commit()
+    before = counts(session)
+    text = (
+        HEADER + f"{HD},resolution_time,2012-W01,100,\n"
+        f"{HD},resolution_time,2012-W02,91,\n"
+        f"{HD},resolution_time,2012-W03,80,\n"
+    )
+    rep = run(session, text, dry_run=True)
+    assert rep.ok
+    assert (rep.created, rep.updated, rep.unchanged, rep.written) == (1, 1, 1, False)
+    assert rep.summary_line() == (
+        "3 rows: 1 created, 1 updated, 1 unchanged (dry run, nothing written)"
+    )
+    assert counts(session) == before
+
+
+def test_store_error_becomes_a_file_error(session, helpdesk, monkeypatch):
+    def refuse(**kw):
+        raise store.StoreError("row 1: something the store refused")
+
+    monkeypatch.setattr(store, "write_measurements", refuse)
+    rep = run(session, HEADER + f"{HD},resolution_time,2012-W01,100,\n")
+    assert [(e.line, e.column, e.reason) for e in rep.errors] == [
+        (None, None, "row 1: something the store refused")
+    ]
+    assert rep.summary_line() == "1 error, nothing written"
+    assert counts(session) == (0, 0)
+
+
+# =========================================================================== export
+
+
+def test_export_frame_shape_and_order(session, helpdesk):
+    make_pilot(session, "Claims intake", metrics=[metric_in("cycle_time", target=10.0)])
+    session.flush()
+    add_weeks(
+        session, metric_id(session, "Claims intake", "cycle_time"), date(2020, 12, 28), [12.0]
+    )
+    add_weeks(session, helpdesk["resolution_time"], date(2012, 1, 9), [90.0, None, 85.0])
+    add_weeks(session, helpdesk["error_rate"], date(2012, 1, 2), [5.0])
+    session.commit()
+    df = export_measurements_frame(session)
+    assert list(df.columns) == ["pilot", "metric", "week", "value", "note"]
+    assert df.dtypes.astype(str).tolist() == ["object", "object", "object", "float64", "object"]
+    assert df.values.tolist() == [
+        ["Claims intake", "cycle_time", "2020-W53", 12.0, ""],
+        [HD, "error_rate", "2012-W01", 5.0, ""],
+        [HD, "resolution_time", "2012-W02", 90.0, ""],
+        [HD, "resolution_time", "2012-W04", 85.0, ""],
+    ]
+    assert to_csv_text(df).splitlines()[:2] == [
+        "\ufeffpilot,metric,week,value,note",
+        "Claims intake,cycle_time,2020-W53,12.0,",
+    ]
+
+
+def test_export_import_round_trip(session):
+    make_pilot(session, ODD, metrics=[metric_in("resolution_time"), metric_in("trust", unit="pts")])
+    make_pilot(session, "=SUM(A1)", metrics=[metric_in("cycle_time", target=3.0, min_value=None)])
+    session.flush()
+    rt = metric_id(session, ODD, "resolution_time")
+    trust = metric_id(session, ODD, "trust")
+    ct = metric_id(session, "=SUM(A1)", "cycle_time")
+    notes = [
+        'late, "approx"',
+        "-3 vs last week",
+        "'=quoted already",
+        "two\nlines",
+        "Zoë's",
+        "@team",
+    ]
+    rows = [
+        {
+            "metric_id": rt,
+            "week": date(2012, 1, 2) + pd.Timedelta(weeks=i).to_pytimedelta(),
+            "value": 100 - i * 0.1,
+            "note": n,
+        }
+        for i, n in enumerate(notes)
+    ]
+    rows += [
+        {"metric_id": trust, "week": date(2020, 12, 28), "value": 0.1 + 0.2, "note": ""},
+        {"metric_id": ct, "week": date(2012, 1, 2), "value": -25.0, "note": "=1+1"},
+        {"metric_id": ct, "week": date(2012, 1, 9), "value": 1e-05, "note": "+"},
+    ]
+    store.write_measurements(session=session, actor="seed", rows=pd.DataFrame(rows))
+    session.commit()
+    before = stored(session)
+
+    text = to_csv_text(export_measurements_frame(session))
+    assert "'=SUM(A1),cycle_time,2012-W01,-25.0,'=1+1" in text
+    rep = run(session, text.encode("utf-8"), source="export.csv")
+    assert rep.ok, rep.errors
+    assert (rep.created, rep.updated, rep.unchanged) == (0, 0, len(rows))
+    after = stored(session)
+    pd.testing.assert_frame_equal(before, after)
+    assert sorted(rep.rows["pilot"].unique()) == sorted([ODD, "=SUM(A1)"])
+
+
+# =========================================================================== pilots
+
+PH = (
+    "pilot,vendor,use_case,owner,start_date,decision_date,stage,metric,label,unit,"
+    "direction,role,baseline,target,margin,min,max\n"
+)
+
+
+def pilots_file(target: float = 80) -> str:
+    return (
+        PH + f"{HD},Acme AI,Triage,Ann,2012-01-02,2012-06-29,pilot,resolution_time,,h,"
+        f"lower_is_better,primary,120,{target},,0,\n"
+        f"{HD},Acme AI,Triage,Ann,2012-01-02,2012-06-29,pilot,error_rate,,%,"
+        "lower_is_better,guardrail,5,4,0.5,0,100\n"
+        f"{ODD_CSV},Beta,,,2012-02-06,2012-08-31,discovery,conversion_lift,,pp,"
+        "higher_is_better,primary,,2,,,\n"
+    )
+
+
+def run_pilots(session, text, **kw):
+    rep = import_pilots(session=session, actor="admin", data=text, **kw)
+    if rep.ok:
+        session.commit()
+    else:
+        session.rollback()
+    return rep
+
+
+def test_import_pilots_creates_then_updates(session):
+    rep = run_pilots(session, pilots_file())
+    assert rep.ok, rep.errors
+    assert (rep.created, rep.updated, rep.metrics_created, rep.metrics_updated) == (2, 0, 3, 0)
+    assert rep.summary_line() == "2 pilots: 2 created, 0 updated; metrics: 3 created, 0 updated"
+    p = store.pilots_frame(session).set_index("pilot")
+    assert p.loc[ODD, "stage"] == "discovery" and p.loc[HD, "vendor"] == "Acme AI"
+    m = store.metrics_frame(session)
+    assert m[["pilot", "key", "target", "baseline"]].fillna(-1).values.tolist() == [
+        [ODD, "conversion_lift", 2.0, -1.0],
+        [HD, "error_rate", 4.0, 5.0],
+        [HD, "resolution_time", 80.0, 120.0],
+    ]
+    again = run_pilots(session, pilots_file(target=70))
+    assert (again.created, again.updated, again.metrics_created, again.metrics_updated) == (
+        0,
+        2,
+        0,
+        1,
+    )
+    m = store.metrics_frame(session)
+    assert m.set_index("key").loc["resolution_time", "target"] == 70.0
+    assert len(store.pilots_frame(session)) == 2
+
+
+def test_import_pilots_dry_run(session):
+    run_pilots(session, PH + pilots_file().splitlines()[1] + "\n")
+    before = store.metrics_frame(session)
+    rep = run_pilots(session, pilots_file(target=75), dry_run=True)
+    assert rep.ok and rep.written is False
+    assert (rep.created, rep.updated, rep.metrics_created, rep.metrics_updated) == (1, 1, 2, 1)
+    assert rep.summary_line().endswith("(dry run, nothing written)")
+    pd.testing.assert_frame_equal(store.metrics_frame(session), before)
+
+
+def test_bad_pilot_file_writes_nothing(session):
+    bad = pilots_file() + (
+        f"{ODD_CSV},Beta,,,2012-02-06,2012-08-31,discovery,trust,,pts,lower_is_better,primary,3,4,,,\n"
+    )
+    rep = run_pilots(session, bad)
+    assert [(e.line, e.column) for e in rep.errors] == [(5, None)]
+    assert "wrong side of baseline 3" in rep.errors[0].reason
+    assert store.pilots_frame(session).empty and store.metrics_frame(session).empty
+
+
+def test_store_error_on_second_pilot_rolls_back_the_first(session, monkeypatch):
+    real = store.save_pilot
+    calls = []
+
+    def flaky(**kw):
+        calls.append(kw["pilot_in"].name)
+        if len(calls) == 2:
+            raise store.StoreError("refused")
+        return real(**kw)
+
+    monkeypatch.setattr(store, "save_pilot", flaky)
+    rep = import_pilots(session=session, actor="admin", data=pilots_file())
+    assert [(e.line, e.reason) for e in rep.errors] == [(4, f"pilot '{ODD}': refused")]
+    assert rep.written is False
+    session.commit()  # what a careless caller might do: still nothing to keep
+    assert store.pilots_frame(session).empty
+
+
+def test_measurements_for_imported_pilots(session):
+    run_pilots(session, pilots_file())
+    rep = run(session, HEADER + f"{ODD_CSV},conversion_lift,2012-W06,1.5,\n")
+    assert rep.ok and rep.created == 1
+    assert (
+        csvio.parse_measurements_csv(
+            HEADER + f"{ODD_CSV},conversion_lift,2012-W06,1.5,\n",
+            store.metrics_frame(session),
+            existing=store.measurements_frame(session),
+        ).unchanged
+        == 1
+    )
