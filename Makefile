@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test install lint format bench clean-db
+.PHONY: run test install lint format bench screenshot clean-db
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "PilotGate needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -40,6 +40,10 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_portfolio_page.py
+
+## screenshot: refresh docs/pilot-page.png (the README image) through the browser test
+screenshot: install
+	PILOTGATE_SCREENSHOT_DIR=docs $(BIN)/python -m pytest tests/test_browser.py -q
 
 clean-db:
 	rm -f pilotgate.db pilotgate.db-wal pilotgate.db-shm

@@ -1,0 +1,430 @@
+"""Chart builders: pure ``DataFrame -> plotly Figure`` functions (no ``st.*`` inside).
+
+Pages pass frames from :mod:`metrics.service`; tests assert on the figures' content.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from metrics import computations as C
+from metrics.computations import fmt_number
+
+#: One colour per recommendation, used by every chart and badge.
+RECOMMENDATION_COLORS = {
+    C.GO: "#2e7d32",  # green
+    C.EXTEND: "#f0a202",  # amber
+    C.NO_GO: "#c62828",  # red
+    C.INSUFFICIENT: "#9e9e9e",  # grey
+}
+RECOMMENDATION_LABELS = {
+    C.GO: "go",
+    C.EXTEND: "extend",
+    C.NO_GO: "no-go",
+    C.INSUFFICIENT: "insufficient data",
+}
+
+VALUE_COLOR = "#1f5fbf"
+BASELINE_COLOR = "#6b7280"
+TARGET_COLOR = "#2e7d32"
+CURRENT_COLOR = "#f0a202"
+PROJECTION_COLOR = "#7c3aed"
+ZONE_COLOR = "rgba(46, 125, 50, 0.10)"
+LABEL_BG = "rgba(255, 255, 255, 0.85)"
+
+
+def with_unit(x: float | None, unit: str | None) -> str:
+    """``56.8 h``, ``12%``, or ``n/a`` when undefined (never 0)."""
+    n = fmt_number(x)
+    if not unit or n == "n/a":
+        return n
+    return f"{n}{unit}" if unit == "%" else f"{n} {unit}"
+
+
+def _get(metric: Mapping | pd.Series, key: str, default=None):
+    try:
+        value = metric[key]
+    except (KeyError, IndexError):
+        return default
+    return default if value is None else value
+
+
+def _num(metric: Mapping | pd.Series, key: str) -> float:
+    value = _get(metric, key)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def _ts(value) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if pd.isna(ts):
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return ts.normalize()
+
+
+def _monday(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts - pd.Timedelta(days=ts.weekday())
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    iso = ts.isocalendar()
+    return f"{iso[0]}-W{iso[1]:02d}"
+
+
+def weekly_series(weeks: pd.DataFrame) -> pd.DataFrame:
+    """Weekly values on a complete ISO-week grid from the first to the last week.
+
+    Args:
+        weeks: columns ``week`` (Monday, date or datetime64) and ``value``.
+
+    Returns:
+        Columns week (datetime64[ns], every Monday from first to last), value (float64,
+        NaN where the week is missing), label (``YYYY-Www``). Empty when no values.
+    """
+    if weeks is None or weeks.empty:
+        return pd.DataFrame({C.WEEK: pd.Series(dtype="datetime64[ns]"), C.VALUE: [], "label": []})
+    w = pd.DataFrame(
+        {
+            C.WEEK: pd.to_datetime(weeks[C.WEEK]).dt.normalize(),
+            C.VALUE: pd.to_numeric(weeks[C.VALUE], errors="coerce").astype("float64"),
+        }
+    ).dropna(subset=[C.WEEK])
+    w[C.WEEK] = w[C.WEEK] - pd.to_timedelta(w[C.WEEK].dt.day_of_week, unit="D")
+    w = w.groupby(C.WEEK, as_index=True)[C.VALUE].last().sort_index()
+    grid = pd.date_range(w.index.min(), w.index.max(), freq="7D")
+    out = w.reindex(grid).rename_axis(C.WEEK).reset_index()
+    out.columns = [C.WEEK, C.VALUE]
+    out["label"] = [_iso(ts) for ts in out[C.WEEK]]
+    return out
+
+
+def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
+    """One metric over time against its baseline and target (DESIGN §8, Pilot page).
+
+    Draws the weekly values (a visible gap where a week is missing), the baseline and
+    target lines labelled with value and unit, the target zone shaded, the current value
+    (trailing mean) as a segment over the weeks it averages, a vertical line at the
+    pilot's start week, and the trend line projected to the decision date.
+
+    Args:
+        weeks: the metric's measurements, columns ``week`` (Monday) and ``value``.
+        metric: one row of :func:`metrics.computations.metric_summary` (dict or Series):
+            label, unit, direction, baseline, target, current, trailing_window,
+            start_date, decision_date, trend_slope, trend_intercept and optionally
+            projected_target_week.
+
+    Returns:
+        A plotly figure; traces are named ``values``, ``current``, ``projection`` (and
+        ``projected target``) by their ``meta``, and shapes are named ``baseline``,
+        ``target``, ``target zone`` and ``start``, so tests and callers can find them.
+    """
+    label = str(_get(metric, C.LABEL, "") or _get(metric, C.KEY, "value"))
+    unit = str(_get(metric, C.UNIT, "") or "")
+    direction = _get(metric, C.DIRECTION, C.LOWER)
+    baseline = _num(metric, C.BASELINE)
+    target = _num(metric, C.TARGET)
+    current = _num(metric, C.CURRENT)
+    slope = _num(metric, C.TREND_SLOPE)
+    intercept = _num(metric, C.TREND_INTERCEPT)
+    window = _num(metric, C.WINDOW)
+    window = int(window) if math.isfinite(window) and window >= 1 else 4
+    start = _ts(_get(metric, C.START_DATE))
+    start_week = _monday(start) if start is not None else None
+    decision = _ts(_get(metric, C.DECISION_DATE))
+    unit_suffix = f" {unit}" if unit and unit != "%" else unit
+
+    series = weekly_series(weeks)
+    fig = go.Figure()
+    y_points: list[float] = []
+
+    # Weekly values: NaN rows stay in the trace so the line breaks at missing weeks.
+    fig.add_trace(
+        go.Scatter(
+            name="Weekly value",
+            meta="values",
+            x=series[C.WEEK],
+            y=series[C.VALUE],
+            customdata=series["label"],
+            mode="lines+markers",
+            connectgaps=False,
+            line={"color": VALUE_COLOR, "width": 2},
+            marker={"size": 7},
+            hovertemplate=f"%{{customdata}}<br>{label}: %{{y:.4g}}{unit_suffix}<extra></extra>",
+            showlegend=True,
+        )
+    )
+    y_points += series[C.VALUE].dropna().tolist()
+
+    # Current: the trailing mean over the last `window` reported pilot weeks.
+    reported = series.dropna(subset=[C.VALUE])
+    if start_week is not None:
+        reported = reported[reported[C.WEEK] >= start_week]
+    if math.isfinite(current) and not reported.empty:
+        last = reported.tail(window)
+        x0, x1 = last[C.WEEK].iloc[0], last[C.WEEK].iloc[-1]
+        fig.add_trace(
+            go.Scatter(
+                name=f"Current (mean of last {len(last)} wk): {with_unit(current, unit)}",
+                x=[x0, x1],
+                y=[current, current],
+                customdata=[_iso(x0), _iso(x1)],
+                mode="lines",
+                line={"color": CURRENT_COLOR, "width": 5},
+                opacity=0.8,
+                hovertemplate=(
+                    f"Current (trailing mean): %{{y:.4g}}{unit_suffix}"
+                    f"<br>{_iso(x0)} – {_iso(x1)}<extra></extra>"
+                ),
+                meta="current",
+            )
+        )
+        y_points.append(current)
+
+    # Trend and projection to the decision date (x in weeks since the start week).
+    proj_end = None
+    if (
+        start_week is not None
+        and decision is not None
+        and math.isfinite(slope)
+        and math.isfinite(intercept)
+        and not reported.empty
+    ):
+        first = reported[C.WEEK].iloc[0]
+        proj_end = max(decision, reported[C.WEEK].iloc[-1])
+        xs = [first, proj_end]
+        x_weeks = [(x - start_week).days / 7.0 for x in xs]
+        ys = [intercept + slope * xw for xw in x_weeks]
+        fig.add_trace(
+            go.Scatter(
+                name="Trend → decision date",
+                x=xs,
+                y=ys,
+                customdata=[_iso(x) for x in xs],
+                mode="lines",
+                line={"color": PROJECTION_COLOR, "width": 2, "dash": "dash"},
+                hovertemplate=(f"%{{customdata}}<br>Trend: %{{y:.4g}}{unit_suffix}<extra></extra>"),
+                meta="projection",
+            )
+        )
+        y_points += ys
+        proj_week = _ts(_get(metric, C.PROJECTED_TARGET_WEEK))
+        if proj_week is not None and math.isfinite(target) and proj_week <= proj_end:
+            fig.add_trace(
+                go.Scatter(
+                    name=f"Projected to reach target: {_iso(proj_week)}",
+                    x=[proj_week],
+                    y=[target],
+                    customdata=[_iso(proj_week)],
+                    mode="markers",
+                    marker={"color": PROJECTION_COLOR, "size": 11, "symbol": "star"},
+                    hovertemplate="Projected to reach target in %{customdata}<extra></extra>",
+                    meta="projected target",
+                )
+            )
+
+    if math.isfinite(baseline):
+        y_points.append(baseline)
+    if math.isfinite(target):
+        y_points.append(target)
+
+    # Axis range: every plotted number plus padding; the target zone fills to the edge.
+    if y_points:
+        lo, hi = float(np.min(y_points)), float(np.max(y_points))
+    else:
+        lo, hi = 0.0, 1.0
+    pad = (hi - lo) * 0.08 if hi > lo else max(abs(hi) * 0.1, 1.0)
+    y_lo, y_hi = lo - pad, hi + pad
+    min_value, max_value = _num(metric, "min_value"), _num(metric, "max_value")
+    if math.isfinite(min_value) and lo >= min_value:
+        y_lo = max(y_lo, min_value)
+    if math.isfinite(max_value) and hi <= max_value:
+        y_hi = min(y_hi, max_value)
+    if y_hi <= y_lo:
+        y_hi = y_lo + 1.0
+
+    if math.isfinite(target):
+        lower = direction == C.LOWER
+        fig.add_hrect(
+            name="target zone",
+            y0=y_lo if lower else target,
+            y1=target if lower else y_hi,
+            fillcolor=ZONE_COLOR,
+            line_width=0,
+            layer="below",
+        )
+        fig.add_hline(
+            name="target",
+            y=target,
+            line={"color": TARGET_COLOR, "width": 2, "dash": "dash"},
+            annotation_text=f"Target {with_unit(target, unit)}",
+            # early weeks sit near the baseline: label the target on the left ...
+            annotation_position="top left" if lower else "bottom left",
+            annotation_font_color=TARGET_COLOR,
+            annotation_bgcolor=LABEL_BG,
+        )
+    if math.isfinite(baseline):
+        fig.add_hline(
+            name="baseline",
+            y=baseline,
+            line={"color": BASELINE_COLOR, "width": 2, "dash": "dot"},
+            annotation_text=f"Baseline {with_unit(baseline, unit)}",
+            # ... and the baseline on the right, where late weeks moved away from it
+            annotation_position="top right" if direction == C.LOWER else "bottom right",
+            annotation_font_color=BASELINE_COLOR,
+            annotation_bgcolor=LABEL_BG,
+        )
+
+    # Start of the pilot period: baseline weeks to the left, pilot weeks to the right.
+    if start_week is not None:
+        fig.add_shape(
+            name="start",
+            type="line",
+            xref="x",
+            yref="paper",
+            x0=start_week,
+            x1=start_week,
+            y0=0,
+            y1=1,
+            line={"color": "#374151", "width": 1},
+        )
+        has_baseline_weeks = bool((series.dropna(subset=[C.VALUE])[C.WEEK] < start_week).any())
+        if has_baseline_weeks:
+            fig.add_annotation(
+                x=start_week,
+                y=1.0,
+                yref="paper",
+                xanchor="right",
+                yanchor="bottom",
+                text="← baseline period ",
+                showarrow=False,
+                font={"color": "#374151", "size": 11},
+            )
+        fig.add_annotation(
+            x=start_week,
+            y=1.0,
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            text=f" pilot period (from {_iso(start_week)}) →",
+            showarrow=False,
+            font={"color": "#374151", "size": 11},
+        )
+    if decision is not None:
+        fig.add_shape(
+            name="decision",
+            type="line",
+            xref="x",
+            yref="paper",
+            x0=decision,
+            x1=decision,
+            y0=0,
+            y1=1,
+            line={"color": PROJECTION_COLOR, "width": 1.5, "dash": "dashdot"},
+        )
+        fig.add_annotation(
+            x=decision,
+            y=1.0,
+            yref="paper",
+            xanchor="right",
+            yanchor="bottom",
+            text=f"decision {decision.date().isoformat()}",
+            showarrow=False,
+            font={"color": PROJECTION_COLOR, "size": 11},
+        )
+
+    x_min_candidates = [series[C.WEEK].min()] if not series.empty else []
+    if start_week is not None:
+        x_min_candidates.append(start_week)
+    x_min = min(x_min_candidates) if x_min_candidates else None
+    x_max_candidates = [series[C.WEEK].max()] if not series.empty else []
+    if proj_end is not None:
+        x_max_candidates.append(proj_end)
+    elif decision is not None:
+        x_max_candidates.append(decision)
+    x_max = max(x_max_candidates) if x_max_candidates else None
+    xaxis = {
+        "title": {"text": "ISO week"},
+        "tickformat": "%G-W%V",
+        "hoverformat": "%G-W%V",
+        "showgrid": True,
+    }
+    if x_min is not None and x_max is not None and x_max > x_min:
+        xaxis["range"] = [x_min - pd.Timedelta(days=4), x_max + pd.Timedelta(days=4)]
+        # Ticks on Mondays only, labelled with their ISO week (at most ~10 of them).
+        first, last = _monday(x_min), _monday(x_max)
+        n_weeks = (last - first).days // 7 + 1
+        step = max(1, math.ceil(n_weeks / 10))
+        ticks = list(pd.date_range(first, last, freq=f"{7 * step}D"))
+        xaxis.update(
+            tickmode="array", tickvals=ticks, ticktext=[_iso(t) for t in ticks], tickangle=0
+        )
+
+    y_title = f"{label} ({unit})" if unit else label
+    fig.update_layout(
+        xaxis=xaxis,
+        yaxis={"title": {"text": y_title}, "range": [y_lo, y_hi], "zeroline": False},
+        hovermode="closest",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=380,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
+        template="plotly_white",
+    )
+    if series.empty:
+        fig.add_annotation(
+            text="No values reported yet",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 14, "color": "#6b7280"},
+        )
+    return fig
+
+
+def portfolio_counts_chart(pilots: pd.DataFrame) -> go.Figure:
+    """Bar chart: number of pilots per recommendation, in a fixed order and colour.
+
+    Args:
+        pilots: ``Evaluation.pilots`` (needs a ``recommendation`` column).
+    """
+    counts = (
+        pilots[C.RECOMMENDATION].value_counts() if not pilots.empty else pd.Series(dtype="int64")
+    )
+    order = list(C.RECOMMENDATIONS)
+    y = [int(counts.get(r, 0)) for r in order]
+    fig = go.Figure(
+        go.Bar(
+            x=[RECOMMENDATION_LABELS[r] for r in order],
+            y=y,
+            marker_color=[RECOMMENDATION_COLORS[r] for r in order],
+            text=y,
+            textposition="outside",
+            hovertemplate="%{x}: %{y} pilot(s)<extra></extra>",
+            name="pilots",
+        )
+    )
+    fig.update_layout(
+        yaxis={"title": {"text": "pilots"}, "dtick": 1, "rangemode": "tozero"},
+        xaxis={"title": {"text": "recommendation"}},
+        height=260,
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        template="plotly_white",
+        showlegend=False,
+    )
+    return fig

@@ -1,0 +1,319 @@
+"""Enter: one week's values for one pilot, one input per metric, saved in one transaction."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.charts import with_unit
+from metrics import computations as C
+from metrics import store
+from metrics.db import session_scope
+from metrics.isoweek import monday_of
+
+RECENT_WEEKS = 12
+OTHER_WEEK = "other"
+
+as_of = ui.as_of_picker()
+st.title("Enter weekly values")
+ui.show_flash()
+
+version = state.data_version()
+pilots = state.pilots(version)
+if pilots.empty:
+    st.info(
+        "No pilots to enter values for. Seed the demo portfolio with `pilotgate seed demo`, "
+        "or define pilots with `pilotgate pilots import FILE`."
+    )
+    st.page_link(
+        ui.PAGE_IMPORT, label="Or import measurements from CSV", icon=":material/upload_file:"
+    )
+    st.stop()
+
+
+def _decimals(values: pd.Series) -> int:
+    """Decimals to show in the inputs: as many as the metric's values use (2 to 4)."""
+    best = 2
+    for v in values.dropna().tail(26):
+        text = f"{float(v):.6f}".rstrip("0")
+        best = max(best, len(text.split(".")[1]) if "." in text else 0)
+    return min(best, 4)
+
+
+# ------------------------------------------------------------------ pilot and week
+left, right = st.columns(2)
+with left:
+    pilot_id = ui.pilot_picker(pilots, key="enter_pilot")
+
+last_complete = C.last_complete_week(as_of).date()
+this_week = monday_of(as_of)
+week_options: list[date | str] = []
+if this_week != last_complete:
+    week_options.append(this_week)
+week_options += [last_complete - timedelta(weeks=i) for i in range(RECENT_WEEKS)]
+week_options.append(OTHER_WEEK)
+
+
+def _week_option_label(opt: date | str) -> str:
+    if opt == OTHER_WEEK:
+        return "Another week…"
+    label = ui.week_choice_label(opt)
+    if opt == this_week and opt != last_complete:
+        label += " · in progress"
+    return label
+
+
+with right:
+    choice = st.selectbox(
+        "ISO week",
+        week_options,
+        index=week_options.index(last_complete),
+        format_func=_week_option_label,
+        key="enter_week",
+        help=f"Weeks up to the as-of date ({as_of:%Y-%m-%d}); default: the last complete week.",
+    )
+    if choice == OTHER_WEEK:
+        day = st.date_input(
+            "Any day in the week",
+            value=last_complete - timedelta(weeks=RECENT_WEEKS),
+            min_value=ui.EARLIEST_AS_OF,
+            max_value=as_of,
+            key="enter_other_day",
+            format="YYYY-MM-DD",
+        )
+        week = monday_of(day if isinstance(day, date) else last_complete)
+        st.caption(f"Week: {ui.week_choice_label(week)}")
+    else:
+        week = choice
+
+metrics = state.metrics(version, pilot_id)
+if metrics.empty:
+    st.info("This pilot has no metrics defined yet (`pilotgate pilots import FILE`).")
+    st.stop()
+
+all_values = state.measurements(version, pilot_id)
+this = all_values[all_values[C.WEEK] == pd.Timestamp(week)].set_index(C.METRIC_ID)
+week_text = C.iso_label(week)
+
+pilot_row = pilots[pilots[C.PILOT_ID] == pilot_id].iloc[0]
+period = "baseline period" if week < monday_of(pilot_row[C.START_DATE]) else "pilot period"
+st.caption(
+    f"{ui.week_choice_label(week)} is in the {period} of {pilot_row[C.PILOT]}. "
+    f"{len(this)} of {len(metrics)} metrics already have a value for this week. "
+    "Leave a field empty to keep it as it is."
+)
+
+
+recent_weeks = [week - timedelta(weeks=i) for i in range(5, -1, -1)]
+recent = all_values[all_values[C.WEEK].isin(pd.to_datetime(recent_weeks))]
+with st.expander("Recent weeks (context for typing)", expanded=False):
+    grid = (
+        recent.pivot_table(index=C.METRIC_ID, columns=C.WEEK, values=C.VALUE, aggfunc="last")
+        .reindex(index=list(metrics[C.METRIC_ID]), columns=pd.to_datetime(recent_weeks))
+        .rename(columns=lambda w: C.iso_label(w))
+    )
+    grid.index = [
+        f"{lbl} ({u})" if u else lbl
+        for lbl, u in zip(metrics[C.LABEL], metrics[C.UNIT].fillna(""), strict=True)
+    ]
+    st.dataframe(grid, placeholder="—", key=f"enter-recent-{pilot_id}-{week.isoformat()}")
+    st.caption("— = no value reported for that week.")
+
+
+def _exact(x: float, unit: str) -> str:
+    """A stored value as typed (up to 6 significant digits), with its unit."""
+    text = f"{x:.6g}"
+    return f"{text}{unit}" if unit == "%" else f"{text} {unit}".strip()
+
+
+def _typical(mid: int) -> float | None:
+    """Median of the metric's last 8 reported weeks other than the chosen one."""
+    vals = all_values[(all_values[C.METRIC_ID] == mid) & (all_values[C.WEEK] != pd.Timestamp(week))]
+    vals = vals.sort_values(C.WEEK)[C.VALUE].tail(8)
+    return float(vals.median()) if len(vals) >= 3 else None
+
+
+def _existing(mid: int) -> float | None:
+    if mid in this.index:
+        return float(this.at[mid, C.VALUE])
+    return None
+
+
+# ------------------------------------------------------------------ the form
+key_base = f"{pilot_id}-{week.isoformat()}"
+# After a save the fields start empty again: a new generation gives them new keys
+# (the browser keeps a field's value while its key stays the same).
+gen_key = f"enter-generation-{key_base}"
+generation = int(st.session_state.get(gen_key, 0))
+suffix = f"-v{generation}" if generation else ""
+inputs: dict[int, float | None] = {}
+with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
+    for _, m in metrics.iterrows():
+        mid = int(m[C.METRIC_ID])
+        unit = m[C.UNIT] or ""
+        lo = None if pd.isna(m["min_value"]) else float(m["min_value"])
+        hi = None if pd.isna(m["max_value"]) else float(m["max_value"])
+        allowed = (
+            f"{with_unit(lo, unit)} to {with_unit(hi, unit)}"
+            if lo is not None and hi is not None
+            else f"at least {with_unit(lo, unit)}"
+            if lo is not None
+            else f"at most {with_unit(hi, unit)}"
+            if hi is not None
+            else "any number"
+        )
+        decimals = _decimals(all_values.loc[all_values[C.METRIC_ID] == mid, C.VALUE])
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+        with c1:
+            # The allowed range is checked on save (all or nothing, with a message
+            # naming the field), not by the widget: Streamlit silently drops an
+            # out-of-range number, which would save the other fields without it.
+            inputs[mid] = st.number_input(
+                f"{m[C.LABEL]} ({unit})" if unit else str(m[C.LABEL]),
+                value=None,
+                step=0.1,
+                format=f"%.{decimals}f",
+                placeholder="not entered",
+                key=f"enter-value-{pilot_id}-{mid}-{week.isoformat()}{suffix}",
+                help=(
+                    f"Allowed: {allowed}. Target {with_unit(m[C.TARGET], unit)}; "
+                    + ("lower is better." if m[C.DIRECTION] == C.LOWER else "higher is better.")
+                ),
+            )
+        old = _existing(mid)
+        if old is None:
+            now_text = f"No value for {week_text} yet."
+        else:
+            who = this.at[mid, "entered_by"] or "?"
+            old_note = this.at[mid, "note"]
+            now_text = (
+                f"Now: **{_exact(old, unit)}** (by {ui.md_escape(who)}, "
+                f"version {int(this.at[mid, 'version'])})"
+                + (f" — “{ui.md_escape(old_note)}”" if old_note else "")
+            )
+        c2.caption(f"{now_text}  \nAllowed: {allowed}.")
+    note = st.text_input(
+        "Note (optional)",
+        key=f"enter-note-{key_base}{suffix}",
+        max_chars=1000,
+        help="Stored with every value saved now; empty keeps each value's existing note.",
+    )
+    b1, b2, _ = st.columns([1, 1, 4])
+    preview = b1.form_submit_button("Preview changes", key=f"enter-preview-{key_base}")
+    save = b2.form_submit_button("Save", type="primary", key=f"enter-save-{key_base}")
+
+if not (preview or save):
+    st.stop()
+
+# ------------------------------------------------------------------ what will change
+entered = {mid: v for mid, v in inputs.items() if v is not None}
+if not entered:
+    st.warning("Nothing entered: type at least one value, then save.")
+    st.stop()
+
+labels = metrics.set_index(C.METRIC_ID)
+problems: list[str] = []
+unusual: list[str] = []
+rows = []
+changes = []
+for mid, value in entered.items():
+    m = labels.loc[mid]
+    unit = m[C.UNIT] or ""
+    lo, hi = m["min_value"], m["max_value"]
+    if not math.isfinite(value):
+        problems.append(f"{m[C.LABEL]}: {value} is not a number.")
+    elif pd.notna(lo) and value < lo:
+        problems.append(
+            f"{m[C.LABEL]}: {with_unit(value, unit)} is below the allowed minimum "
+            f"{with_unit(lo, unit)}."
+        )
+    elif pd.notna(hi) and value > hi:
+        problems.append(
+            f"{m[C.LABEL]}: {with_unit(value, unit)} is above the allowed maximum "
+            f"{with_unit(hi, unit)}."
+        )
+    old = _existing(mid)
+    old_note = str(this.at[mid, "note"] or "") if old is not None else ""
+    new_note = note.strip() or old_note
+    if old is None:
+        action = "create"
+    elif old == value and old_note == new_note:
+        action = "unchanged"
+    else:
+        action = "update"
+    typical = _typical(mid)
+    check = ""
+    if typical is not None and typical > 0 and value >= 0:
+        ratio = value / typical
+        if ratio >= 3 or ratio <= 1 / 3:
+            check = f"unusual: {C.fmt_number(ratio)}× the recent median {with_unit(typical, unit)}"
+            unusual.append(f"{m[C.LABEL]} {with_unit(value, unit)} ({check})")
+    rows.append({C.METRIC_ID: mid, C.WEEK: week, C.VALUE: float(value), "note": new_note})
+    changes.append(
+        {
+            "Metric": f"{m[C.LABEL]} ({unit})" if unit else m[C.LABEL],
+            "Existing": old,
+            "New": float(value),
+            "Change": None if old is None else float(value) - old,
+            "Action": action,
+            "Check": check,
+        }
+    )
+
+st.subheader(f"Changes for {week_text}")
+st.dataframe(
+    pd.DataFrame(changes),
+    hide_index=True,
+    placeholder="n/a",
+    key=f"enter-changes-{key_base}",
+    column_config={
+        "Existing": st.column_config.NumberColumn("Existing", help="Empty: no value yet"),
+        "Change": st.column_config.NumberColumn("Change", format="%+.4g"),
+    },
+)
+
+if problems:
+    st.error("Not saved. " + " ".join(problems))
+    st.stop()
+if unusual:
+    st.warning(
+        "Check for a typo: " + "; ".join(ui.md_escape(u) for u in unusual) + ". "
+        "Saving is still allowed."
+    )
+if not save:
+    st.caption("Nothing is saved yet: press **Save** to write these values.")
+    st.stop()
+
+try:
+    with session_scope(state.get_engine()) as s:
+        counts = store.write_measurements(
+            session=s,
+            actor=state.current_actor(),
+            rows=pd.DataFrame(rows),
+            reason="entered on the Enter page",
+        )
+except store.StoreError as exc:
+    st.error(f"Not saved: {exc}")
+    st.stop()
+except sa.exc.OperationalError:
+    st.error("Not saved: the database is busy or unreachable. Try again in a moment.")
+    st.stop()
+
+state.after_write()
+saved = (
+    f"Saved {week_text} for {pilot_row[C.PILOT]}: {counts.created} created, "
+    f"{counts.updated} updated, {counts.unchanged} unchanged."
+)
+if unusual:
+    ui.flash(saved + " Please double-check: " + "; ".join(unusual) + ".", "warning")
+else:
+    ui.flash(saved)
+# Empty the form: the saved values now show as "Now: …" next to each field.
+st.session_state[gen_key] = generation + 1
+st.rerun()

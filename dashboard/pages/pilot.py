@@ -1,0 +1,238 @@
+"""Pilot: one pilot's recommendation, its reasons, and every metric against its target."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.charts import metric_chart, with_unit
+from metrics import computations as C
+
+ui.pilot_from_query()
+as_of = ui.as_of_picker()
+version = state.data_version()
+pilots = state.pilots(version)
+
+if pilots.empty:
+    st.title("Pilot")
+    st.info(
+        "No pilots yet. Seed the demo portfolio with `pilotgate seed demo` (or `make run`), "
+        "or define pilots with `pilotgate pilots import FILE`."
+    )
+    st.page_link(ui.PAGE_PORTFOLIO, label="Back to the portfolio", icon=":material/dashboard:")
+    st.stop()
+
+with st.sidebar:
+    pilot_id = ui.pilot_picker(pilots, key="pilot_page_pilot")
+ui.pilot_to_query(pilot_id)
+
+with st.spinner("Evaluating the pilot…"):
+    detail = state.pilot_detail(version, as_of, pilot_id)
+if detail is None:
+    st.error("That pilot no longer exists. Pick another one in the sidebar.")
+    st.stop()
+
+p = detail.pilot
+rec = p.get(C.RECOMMENDATION) or C.INSUFFICIENT
+
+# ------------------------------------------------------------------ header
+st.title(str(p[C.PILOT]))
+start = pd.Timestamp(p[C.START_DATE]).date()
+decision = pd.Timestamp(p[C.DECISION_DATE]).date()
+days_left = (decision - as_of).days
+when = (
+    "decision day"
+    if days_left == 0
+    else f"{days_left} days to go"
+    if days_left > 0
+    else f"passed {-days_left} days ago"
+)
+st.markdown(
+    " · ".join(
+        [
+            f"**Vendor** {ui.md_escape(p.get('vendor') or '—')}",
+            f"**Stage** {ui.md_escape(p.get('stage') or '—')}",
+            f"**Owner** {ui.md_escape(p.get('owner') or '—')}",
+            f"**Pilot period** {start:%Y-%m-%d} ({C.iso_label(start)}) → "
+            f"decision {decision:%Y-%m-%d} ({when})",
+        ]
+    )
+)
+if p.get("use_case"):
+    st.caption(f"Use case: {p['use_case']}")
+
+ui.recommendation_badge(rec)
+reasons = [r for r in str(p.get(C.REASONS) or "").split("; ") if r]
+if reasons:
+    st.markdown("\n".join(f"- {ui.md_escape(r)}" for r in reasons))
+st.caption(
+    f"As of {as_of:%Y-%m-%d}: {int(p.get('metrics_met', 0))} of "
+    f"{int(p.get('metrics_total', 0))} metrics met their target."
+)
+
+if (as_of - decision).days > 28:
+    st.button(
+        f"Judge as of the decision date ({decision:%Y-%m-%d})",
+        key="pilot-as-of-decision",
+        icon=":material/event:",
+        on_click=ui.set_as_of,
+        args=(decision,),
+        help="Sets the As-of date in the sidebar; staleness and completeness follow it.",
+    )
+
+# ------------------------------------------------------------------ data warnings
+metrics = detail.metrics
+if bool(p.get(C.STALE)) and not metrics.empty:
+    last = C.iso_label(p.get("last_week"))
+    st.warning(
+        "**Stale:** no value reported in the last 2 complete weeks"
+        + (f" (last reported week {last})." if last else " (nothing reported yet).")
+        + " Enter the missing weeks on the Enter page."
+    )
+if not metrics.empty:
+    short = metrics[metrics[C.STATUS] == C.INSUFFICIENT]
+    if not short.empty:
+        lines = [
+            f"{r[C.LABEL]}: {int(r[C.WEEKS_REPORTED])} of {int(r[C.MIN_WEEKS])} pilot weeks"
+            + ("" if pd.notna(r[C.BASELINE]) else ", no baseline")
+            for _, r in short.iterrows()
+        ]
+        st.info("**Insufficient data** for " + "; ".join(ui.md_escape(x) for x in lines) + ".")
+
+if metrics.empty:
+    st.info("This pilot has no metrics defined yet (`pilotgate pilots import FILE`).")
+
+# ------------------------------------------------------------------ per metric
+measurements = detail.measurements
+for _, m in metrics.iterrows():
+    mid = int(m[C.METRIC_ID])
+    unit = m[C.UNIT] or ""
+    role = "guardrail" if m[C.ROLE] == C.GUARDRAIL else "primary"
+    better = "lower is better" if m[C.DIRECTION] == C.LOWER else "higher is better"
+    st.divider()
+    head, badge = st.columns([4, 1], vertical_alignment="center")
+    head.subheader(f"{m[C.LABEL]}" + (f" ({unit})" if unit else ""))
+    head.caption(
+        f"`{m[C.KEY]}` · {role} · {better} · target {with_unit(m[C.TARGET], unit)}"
+        + (
+            f" · guardrail margin {with_unit(m[C.MARGIN], unit)}"
+            if m[C.ROLE] == C.GUARDRAIL and pd.notna(m[C.MARGIN])
+            else ""
+        )
+    )
+    with badge:
+        if m[C.ROLE] == C.GUARDRAIL and pd.notna(m[C.CURRENT]) and pd.notna(m[C.BASELINE]):
+            breached = bool(m[C.GUARDRAIL_BREACHED])
+            st.badge(
+                "guardrail breached" if breached else "guardrail held",
+                icon=":material/shield:",
+                color="red" if breached else "green",
+            )
+        else:
+            st.badge(
+                ui.status_text(m[C.STATUS]),
+                color=ui.STATUS_BADGE_COLORS.get(m[C.STATUS], "gray"),
+            )
+
+    window = int(m[C.WINDOW])
+    base_help = (
+        "explicit baseline"
+        if m[C.BASELINE_SOURCE] == "explicit"
+        else f"mean of {int(m[C.BASELINE_WEEKS])} baseline-period weeks"
+        if m[C.BASELINE_SOURCE] == "baseline_weeks"
+        else "undefined: set one, or report at least 3 weeks before the start"
+    )
+    proj = C.iso_label(m[C.PROJECTED_TARGET_WEEK])
+    tiles = [
+        ("Baseline", with_unit(m[C.BASELINE], unit), base_help),
+        (
+            f"Current (last {window} wk)",
+            with_unit(m[C.CURRENT], unit),
+            f"Mean of the last {window} reported pilot weeks",
+        ),
+        ("Target", with_unit(m[C.TARGET], unit), f"{better.capitalize()}"),
+        (
+            "Change vs baseline",
+            ui.pct(m[C.CHANGE_PCT], signed=True),
+            "(current − baseline) / |baseline|",
+        ),
+        (
+            "Improvement",
+            ui.pct(m[C.IMPROVEMENT_PCT], signed=True),
+            "The change signed so that positive is better",
+        ),
+        ("Progress to target", ui.pct(m[C.PROGRESS_PCT]), "0% at baseline, 100% at target"),
+        (
+            "Weeks reported",
+            f"{int(m[C.WEEKS_REPORTED])} / {int(m[C.WEEKS_EXPECTED])}",
+            "Pilot weeks with a value / complete pilot weeks so far",
+        ),
+        (
+            "Projected target week",
+            proj or "n/a",
+            "When the trend line reaches the target (n/a: moving away, flat or too few weeks)",
+        ),
+        (
+            "Status vs target",
+            ui.status_text(m[C.STATUS]),
+            "met · on track (projected to meet it by the decision date) · at risk (improving "
+            "but projected to miss) · off track (not improving) · insufficient data",
+        ),
+    ]
+    with st.container(horizontal=True, gap="small", key=f"tiles-{mid}"):
+        for tile_label, tile_value, tile_help in tiles:
+            st.metric(tile_label, tile_value, help=tile_help, border=True, width="content")
+    if pd.notna(m[C.CI_LOW_PCT]) and pd.notna(m[C.CI_HIGH_PCT]):
+        st.caption(
+            f"95% interval of the improvement: {ui.pct(m[C.CI_LOW_PCT], signed=True)} "
+            f"to {ui.pct(m[C.CI_HIGH_PCT], signed=True)}"
+        )
+
+    weeks = measurements[measurements[C.METRIC_ID] == mid]
+    st.plotly_chart(metric_chart(weeks, m), key=f"chart-{mid}")
+
+    with st.expander(f"Weekly values of {m[C.LABEL]} ({len(weeks)})"):
+        if weeks.empty:
+            st.caption("No values yet.")
+        else:
+            shown = weeks.sort_values(C.WEEK, ascending=False)
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "Week": shown[C.WEEK].map(C.iso_label),
+                        f"Value ({unit})" if unit else "Value": shown[C.VALUE],
+                        "Note": shown["note"],
+                        "Entered by": shown["entered_by"],
+                        "Entered at (UTC)": shown["entered_at"].dt.strftime("%Y-%m-%d %H:%M"),
+                        "Version": shown["version"],
+                    }
+                ),
+                hide_index=True,
+                placeholder="n/a",
+                key=f"values-{mid}",
+            )
+
+# ------------------------------------------------------------------ stage history
+st.divider()
+st.subheader("Stage history")
+stages = detail.stages
+if stages.empty:
+    st.caption("No stage changes recorded.")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "From": stages["from_stage"].fillna("—"),
+                "To": stages["to_stage"],
+                "When (UTC)": stages["at"].dt.strftime("%Y-%m-%d %H:%M"),
+                "By": stages["by"],
+                "Note": stages["note"],
+            }
+        ),
+        hide_index=True,
+        placeholder="n/a",
+        key="stage-history",
+    )
+st.page_link(ui.PAGE_ENTER, label="Enter this week's values", icon=":material/edit_note:")

@@ -1,0 +1,130 @@
+"""The dashboard's link to the core: one engine per process, cached reads, the actor.
+
+Reads are cached with ``st.cache_data`` keyed by the database's data version
+(:func:`metrics.store.data_version`, one cheap query read fresh on every run), so a
+write from any session or process is seen on the next run; :func:`after_write` also
+clears the cache at once for the session that wrote. Every action opens one session
+(``session_scope``); pages receive DataFrames and dicts, never live ORM objects.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from metrics import service, store
+from metrics.db import DatabaseError, init_db, make_engine, safe_url, session_scope
+from metrics.settings import get_settings
+
+#: How long a cached read may live even when nothing changed (seconds).
+CACHE_TTL = 600
+
+
+@st.cache_resource(show_spinner="Opening the database…", on_release=lambda e: e.dispose())
+def _engine_for(database_url: str) -> Engine:
+    engine = make_engine(database_url)
+    init_db(engine)
+    return engine
+
+
+def get_engine() -> Engine:
+    """The process-wide engine for ``Settings.database_url`` (created and migrated once).
+
+    Shows an error and stops the page when the database cannot be opened.
+    """
+    url = get_settings().database_url
+    try:
+        return _engine_for(url)
+    except DatabaseError as exc:
+        st.error(f"The database cannot be opened: {exc}")
+        st.stop()
+    except Exception as exc:  # a broken URL or an unreachable server: never a traceback
+        st.error(f"The database {safe_url(url)} cannot be opened: {exc}")
+        st.stop()
+
+
+def current_actor() -> str:
+    """The name recorded on writes (sign-in comes later: ``Settings.actor`` for now)."""
+    return get_settings().actor
+
+
+def data_version() -> tuple:
+    """The cache key of every read: database URL plus its data version (fresh each run)."""
+    engine = get_engine()
+    with session_scope(engine) as s:
+        return (safe_url(engine.url), *store.data_version(s))
+
+
+def after_write() -> None:
+    """Call after any write: drop cached reads so this session sees the change now."""
+    st.cache_data.clear()
+
+
+# --------------------------------------------------------------------------- cached reads
+# Every function takes the data version as its first argument: it is only a cache key.
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def evaluation(version: tuple, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pilots, metrics) of :func:`metrics.service.evaluate` for the whole portfolio."""
+    with session_scope(get_engine()) as s:
+        ev = service.evaluate(s, as_of=as_of)
+    return ev.pilots, ev.metrics
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def pilot_detail(version: tuple, as_of: date, pilot_id: int) -> service.PilotDetail | None:
+    """:func:`metrics.service.pilot_detail`, or None for an unknown pilot id."""
+    with session_scope(get_engine()) as s:
+        return service.pilot_detail(s, pilot_id=pilot_id, as_of=as_of)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def pilots(version: tuple) -> pd.DataFrame:
+    """Every pilot (store.pilots_frame), sorted by name."""
+    with session_scope(get_engine()) as s:
+        return store.pilots_frame(s)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def metrics(version: tuple, pilot_id: int | None = None) -> pd.DataFrame:
+    """Metric definitions (store.metrics_frame), optionally of one pilot."""
+    with session_scope(get_engine()) as s:
+        return store.metrics_frame(s, pilot_id=pilot_id)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def measurements(version: tuple, pilot_id: int) -> pd.DataFrame:
+    """All of one pilot's weekly values (no as-of cut: the Enter page needs them all)."""
+    with session_scope(get_engine()) as s:
+        return store.measurements_frame(s, pilot_id=pilot_id)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner="Building the summary…")
+def summary(version: tuple, as_of: date) -> pd.DataFrame:
+    """The go/no-go summary export frame (DESIGN §6)."""
+    with session_scope(get_engine()) as s:
+        return service.summary_export_frame(s, as_of=as_of)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner="Reading measurements…")
+def measurements_export(version: tuple) -> pd.DataFrame:
+    """Every measurement in the long form that ``pilotgate import`` reads."""
+    from metrics import csvio
+
+    with session_scope(get_engine()) as s:
+        return csvio.export_measurements_frame(s)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner="Checking the file…", max_entries=20)
+def import_preview(version: tuple, data: bytes, source: str):
+    """A dry run of :func:`metrics.csvio.import_measurements`: the validation report."""
+    from metrics import csvio
+
+    with session_scope(get_engine()) as s:
+        return csvio.import_measurements(
+            session=s, actor=current_actor(), data=data, dry_run=True, source=source
+        )

@@ -1,0 +1,183 @@
+"""A real browser: Playwright drives Debian's Chromium against `streamlit run`.
+
+Never `playwright install`: the browser is Debian's (`apt-get install chromium`). Where
+it is absent these tests skip with the reason; CI sets PILOTGATE_REQUIRE_BROWSER=1 so a
+missing browser fails there instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from metrics import store
+from metrics.db import init_db, make_engine, session_scope
+from seed.demo import seed_demo
+from seed.helpdesk import PILOT_NAME, seed_helpdesk
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_browser() -> str:
+    if CHROMIUM:
+        return CHROMIUM
+    reason = "Debian chromium not installed (apt-get install chromium)"
+    if os.environ.get("PILOTGATE_REQUIRE_BROWSER"):
+        pytest.fail(reason + " — required in CI")
+    pytest.skip(reason)
+    raise AssertionError
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(
+    tmp_path_factory,
+):
+    """`streamlit run` on a free localhost port over a seeded SQLite database."""
+    _require_browser()
+    shared = REPO.parent / "shared" / "data" / "helpdesk.csv"
+    if not shared.exists():
+        pytest.skip(f"shared data not found: {shared}")
+    tmp = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{tmp / 'browser.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    with session_scope(engine) as s:
+        seed_demo(session=s, actor="seed", today=date.today())
+        seed_helpdesk(session=s, actor="seed", path=shared)
+    with Session(engine) as s:
+        pilots = store.pilots_frame(s)
+    helpdesk_id = int(pilots.loc[pilots["pilot"] == PILOT_NAME, "pilot_id"].iloc[0])
+    engine.dispose()
+    port = _free_port()
+    env = dict(os.environ, PILOTGATE_DATABASE_URL=url)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "streamlit_app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                pytest.fail(f"streamlit did not start:\n{out[-2000:]}")
+            time.sleep(0.5)
+        yield base, helpdesk_id
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    yield pg
+    ctx.close()
+
+
+def _wait_rendered(page) -> None:
+    page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+    # Streamlit shows a running indicator while the script runs
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000
+    )
+
+
+def _assert_no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_portfolio_lists_the_helpdesk_pilot(app_url, page):
+    base, _ = app_url
+    page.goto(base + "/")
+    _wait_rendered(page)
+    page.get_by_text(PILOT_NAME).first.wait_for(timeout=30_000)
+    _assert_no_exception(page)
+    body = page.inner_text("body")
+    assert "Portfolio" in body
+
+
+def test_pilot_page_renders_its_chart(app_url, page, tmp_path):
+    base, helpdesk_id = app_url
+    page.goto(f"{base}/pilot?pilot={helpdesk_id}&as_of=2012-06-30")
+    _wait_rendered(page)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    _assert_no_exception(page)
+    body = page.inner_text("body")
+    assert PILOT_NAME in body
+    assert "Resolution time" in body
+    # plotly drew the weekly values as an SVG path with points
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 1
+    page.wait_for_timeout(1000)  # let plotly finish its transitions
+    # `make screenshot` sets PILOTGATE_SCREENSHOT_DIR=docs to refresh the README image.
+    shot_dir = Path(os.environ.get("PILOTGATE_SCREENSHOT_DIR") or tmp_path)
+    shot_dir.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot_dir / "pilot-page.png"), full_page=True)
+    assert (shot_dir / "pilot-page.png").stat().st_size > 10_000
