@@ -157,10 +157,14 @@ def baseline_and_current(
     last_complete = last_complete_week(as_of)
     expected = ((last_complete - start_week).dt.days // 7 + 1).clip(lower=0)
     out[WEEKS_EXPECTED] = expected.astype("int64").to_numpy()
+    # Completeness counts only complete weeks on both sides, so a value already
+    # entered for the week in progress never pushes it above 100%.
+    done = pilot[pilot[WEEK] <= last_complete]
+    reported_done = ids.map(done.groupby(METRIC_ID).size()).fillna(0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out[COMPLETENESS_PCT] = np.where(
             out[WEEKS_EXPECTED] > 0,
-            100.0 * out[WEEKS_REPORTED] / out[WEEKS_EXPECTED].where(out[WEEKS_EXPECTED] > 0),
+            100.0 * reported_done / out[WEEKS_EXPECTED].where(out[WEEKS_EXPECTED] > 0),
             np.nan,
         )
     started = start_week <= as_of_ts

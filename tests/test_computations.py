@@ -127,6 +127,18 @@ def test_as_of_ignores_later_weeks_and_judges_staleness_then():
     assert s[C.LAST_WEEK].iloc[0] == pd.Timestamp("2026-02-09")
 
 
+def test_completeness_ignores_the_week_in_progress():
+    # as of Wed 2026-02-04: complete weeks Jan 5..Jan 26 (4); the week of Feb 2 is in
+    # progress. A value for it counts as reported but not towards completeness.
+    m = pd.concat([weeks([100.0, 110.0, 120.0], first=BASE3), weeks([90, 80, 70, 60, 50])])
+    s = summarize([metric_row()], m, as_of=date(2026, 2, 4))
+    assert s[C.WEEKS_REPORTED].iloc[0] == 5
+    assert s[C.WEEKS_EXPECTED].iloc[0] == 4
+    assert s[C.COMPLETENESS_PCT].iloc[0] == pytest.approx(100.0)
+    s = summarize([metric_row()], weeks([90, None, 70, 60, 50]), as_of=date(2026, 2, 4))
+    assert s[C.COMPLETENESS_PCT].iloc[0] == pytest.approx(75.0)
+
+
 # ------------------------------------------------------------- change, improvement, progress
 
 
