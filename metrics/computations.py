@@ -393,10 +393,8 @@ def metric_reason(row: pd.Series) -> str:
     if pd.isna(row[BASELINE]):
         return f"{label}: no baseline (set one, or report at least 3 baseline weeks)"
     if status == INSUFFICIENT:
-        return (
-            f"{label}: {int(row[WEEKS_REPORTED])} of {int(row[MIN_WEEKS])} pilot weeks "
-            "needed reported"
-        )
+        n, need = int(row[WEEKS_REPORTED]), int(row[MIN_WEEKS])
+        return f"{label}: {n} pilot week{'s' if n != 1 else ''} reported, {need} needed"
     head = f"{label} {_with_unit(row[CURRENT], unit)} vs target {_with_unit(row[TARGET], unit)}"
     imp = row[IMPROVEMENT_PCT]
     if pd.isna(imp):

@@ -38,9 +38,7 @@ def make_pilot(
 ) -> int:
     """Create (or update) a pilot with ``metrics`` (default one resolution_time metric);
     returns the pilot id. Flushes, does not commit."""
-    fields = dict(
-        name=name, vendor="Acme AI", start_date=start_date, decision_date=decision_date
-    )
+    fields = dict(name=name, vendor="Acme AI", start_date=start_date, decision_date=decision_date)
     fields.update(kw)
     res = store.save_pilot(
         session=session,

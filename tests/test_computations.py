@@ -296,7 +296,7 @@ def _two_metric_pilot(primary_values, guard_values, *, decision=DECISION, as_of=
     ("primary", "guard", "decision", "recommendation", "reason_part"),
     [
         # rule 1 fires first even though the guardrail is breached
-        ([70, 70, 70], [9, 9, 9, 9], DECISION, C.INSUFFICIENT, "3 of 4 pilot weeks"),
+        ([70, 70, 70], [9, 9, 9, 9], DECISION, C.INSUFFICIENT, "Cycle time: 3 pilot weeks"),
         ([70, 70, 70, 70], [6, 6, 6, 6], DECISION, C.NO_GO, "guardrail breached"),
         ([100, 100, 100, 100], [4, 4, 4, 4], date(2026, 2, 20), C.NO_GO, "decision date"),
         ([70, 70, 70, 70], [4.5] * 4, DECISION, C.GO, "Cycle time 70 h vs target 80 h: met"),

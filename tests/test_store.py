@@ -149,9 +149,11 @@ def test_bulk_write_with_one_bad_row_writes_nothing(engine):
             "note": ["", "", ""],
         }
     )
-    with pytest.raises(store.StoreError, match="row 3: Resolution time: value -5 is below"):
-        with session_scope(engine) as s:
-            store.write_measurements(session=s, actor="t", rows=rows)
+    with (
+        pytest.raises(store.StoreError, match="row 3: Resolution time: value -5 is below"),
+        session_scope(engine) as s,
+    ):
+        store.write_measurements(session=s, actor="t", rows=rows)
     with Session(engine) as s:
         assert count(s, Measurement) == 0
 

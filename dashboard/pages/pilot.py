@@ -42,12 +42,13 @@ st.title(str(p[C.PILOT]))
 start = pd.Timestamp(p[C.START_DATE]).date()
 decision = pd.Timestamp(p[C.DECISION_DATE]).date()
 days_left = (decision - as_of).days
+n_days = f"{abs(days_left)} day{'' if abs(days_left) == 1 else 's'}"
 when = (
     "decision day"
     if days_left == 0
-    else f"{days_left} days to go"
+    else f"{n_days} to go"
     if days_left > 0
-    else f"passed {-days_left} days ago"
+    else f"passed {n_days} ago"
 )
 st.markdown(
     " · ".join(
