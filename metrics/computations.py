@@ -427,52 +427,92 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
     3. ``go``: every primary metric met its target and no guardrail is breached.
     4. ``extend``: otherwise.
 
+    Vectorised over the whole portfolio (per-pilot counts with one groupby), so a
+    portfolio of hundreds of pilots is judged without a Python loop per pilot.
+
     Args:
         summary: output of :func:`metric_summary`.
         as_of: the day the rules are judged at (decision-date check).
 
     Returns:
-        One row per pilot: pilot_id (int64), pilot (object), recommendation (object),
-        reasons (object: the deciding metrics' lines joined by "; "), metrics_met
-        (int64), metrics_total (int64), stale (bool: every metric stale).
+        One row per pilot, sorted by pilot name: pilot_id (int64), pilot (object),
+        recommendation (object), reasons (object: the deciding metrics' lines joined by
+        "; "), metrics_met (int64), metrics_total (int64), stale (bool: every metric
+        stale).
     """
-    rows = []
-    as_of_ts = pd.Timestamp(as_of)
-    for (pilot_id, pilot), g in summary.groupby([PILOT_ID, PILOT], sort=True):
-        prim = g[g[ROLE] == PRIMARY]
-        guard = g[g[ROLE] == GUARDRAIL]
-        insufficient = prim[prim[STATUS] == INSUFFICIENT]
-        breached = guard[guard[GUARDRAIL_BREACHED]]
-        sig_worse = prim[prim[CI_HIGH_PCT] < 0]
-        past = as_of_ts > pd.Timestamp(g[DECISION_DATE].iloc[0])
-        met = prim[prim[STATUS] == MET]
-        if prim.empty:
-            rec, deciding, extra = INSUFFICIENT, prim, ["no primary metric defined"]
-        elif not insufficient.empty:
-            rec, deciding, extra = INSUFFICIENT, insufficient, []
-        elif not breached.empty or not sig_worse.empty:
-            rec, deciding, extra = NO_GO, pd.concat([breached, sig_worse]), []
-        elif past and met.empty:
-            rec, deciding = NO_GO, prim
-            extra = [f"decision date {pd.Timestamp(g[DECISION_DATE].iloc[0]).date()} passed"]
-        elif len(met) == len(prim):
-            rec, deciding, extra = GO, g, []
-        else:
-            rec, deciding, extra = EXTEND, g, []
-        reasons = extra + [metric_reason(r) for _, r in deciding.iterrows()]
-        rows.append(
-            {
-                PILOT_ID: pilot_id,
-                PILOT: pilot,
-                RECOMMENDATION: rec,
-                REASONS: "; ".join(reasons),
-                "metrics_met": int((g[STATUS] == MET).sum()),
-                "metrics_total": len(g),
-                STALE: bool(g[STALE].all()),
-            }
-        )
     cols = [PILOT_ID, PILOT, RECOMMENDATION, REASONS, "metrics_met", "metrics_total", STALE]
-    return pd.DataFrame(rows, columns=cols)
+    if summary.empty:
+        return pd.DataFrame(columns=cols)
+    s = summary.sort_values([PILOT, KEY], kind="stable").reset_index(drop=True)
+    primary = s[ROLE] == PRIMARY
+    flags = pd.DataFrame(
+        {
+            PILOT_ID: s[PILOT_ID],
+            "primary": primary,
+            "insufficient": primary & (s[STATUS] == INSUFFICIENT),
+            "breached": (s[ROLE] == GUARDRAIL) & s[GUARDRAIL_BREACHED].astype(bool),
+            "sig_worse": primary & (s[CI_HIGH_PCT] < 0),
+            "primary_met": primary & (s[STATUS] == MET),
+            "met": s[STATUS] == MET,
+            "stale": s[STALE].astype(bool),
+            "one": 1,
+        }
+    )
+    g = flags.groupby(PILOT_ID, sort=False)
+    per = g[["primary", "insufficient", "breached", "sig_worse", "primary_met", "met", "one"]].sum()
+    per["all_stale"] = g["stale"].all()
+    first = s.drop_duplicates(PILOT_ID).set_index(PILOT_ID)
+    per[PILOT] = first[PILOT]
+    per[DECISION_DATE] = pd.to_datetime(first[DECISION_DATE])
+    past = per[DECISION_DATE] < pd.Timestamp(as_of)
+    no_primary = per["primary"] == 0
+    rule_breach = (per["breached"] > 0) | (per["sig_worse"] > 0)
+    rule_deadline = past & (per["primary_met"] == 0)
+    per[RECOMMENDATION] = np.select(
+        [
+            no_primary | (per["insufficient"] > 0),
+            rule_breach,
+            rule_deadline,
+            per["primary_met"] == per["primary"],
+        ],
+        [INSUFFICIENT, NO_GO, NO_GO, GO],
+        default=EXTEND,
+    )
+    # Which metrics decided it: the ones the first matching rule looked at.
+    rec = s[PILOT_ID].map(per[RECOMMENDATION])
+    breach_rule = s[PILOT_ID].map(rule_breach)
+    deciding = np.select(
+        [rec == INSUFFICIENT, (rec == NO_GO) & breach_rule, rec == NO_GO],
+        [flags["insufficient"], flags["breached"] | flags["sig_worse"], primary],
+        default=True,
+    ).astype(bool)
+    lines = pd.Series(
+        [metric_reason(r) for r in s[deciding].to_dict("records")],
+        index=s.index[deciding],
+        dtype="object",
+    )
+    joined = lines.groupby(s.loc[deciding, PILOT_ID], sort=False).agg("; ".join)
+    reasons = per.index.to_series().map(joined).astype("object")
+    reasons = reasons.where(reasons.notna(), "")
+    extra = pd.Series("", index=per.index, dtype="object")
+    extra[no_primary] = "no primary metric defined"
+    deadline_only = (per[RECOMMENDATION] == NO_GO) & ~rule_breach & rule_deadline
+    extra[deadline_only] = [
+        f"decision date {d.date()} passed" for d in per.loc[deadline_only, DECISION_DATE]
+    ]
+    per[REASONS] = ["; ".join(x for x in (e, r) if x) for e, r in zip(extra, reasons, strict=True)]
+    out = pd.DataFrame(
+        {
+            PILOT_ID: per.index.astype("int64"),
+            PILOT: per[PILOT].to_numpy(),
+            RECOMMENDATION: per[RECOMMENDATION].to_numpy(),
+            REASONS: per[REASONS].to_numpy(),
+            "metrics_met": per["met"].astype("int64").to_numpy(),
+            "metrics_total": per["one"].astype("int64").to_numpy(),
+            STALE: per["all_stale"].astype(bool).to_numpy(),
+        }
+    )
+    return out.sort_values([PILOT, PILOT_ID], kind="stable").reset_index(drop=True)[cols]
 
 
 def iso_label(ts) -> str | None:

@@ -77,7 +77,7 @@ def evaluate(session: Session, *, as_of: date, pilot_id: int | None = None) -> E
     if pilot_id is not None:
         pilots = pilots[pilots[C.PILOT_ID] == pilot_id].reset_index(drop=True)
     metrics = store.metrics_frame(session, pilot_id=pilot_id)
-    measurements = store.measurements_frame(session, pilot_id=pilot_id, as_of=as_of)
+    measurements = store.weekly_values_frame(session, pilot_id=pilot_id, as_of=as_of)
     summary = C.metric_summary(metrics, measurements, as_of=as_of)
     recs = C.recommend(summary, as_of=as_of) if not summary.empty else _empty_recs()
     if not summary.empty:
