@@ -6,6 +6,7 @@ on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from metrics.models import check_date_range
 from metrics.settings import REPO_ROOT, get_settings
 
 app = typer.Typer(
@@ -81,7 +83,18 @@ def _read_input(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _check_output(output: Path | None) -> None:
+    """Fail early (before any work) when ``output`` cannot be written."""
+    if output is None or str(output) == "-":
+        return
+    if output.is_dir():
+        _fail(f"{output}: is a folder; give a file name, e.g. {output / 'summary.csv'}")
+    if not output.parent.exists():
+        _fail(f"{output}: folder {output.parent} does not exist")
+
+
 def _write_output(text: str, output: Path | None) -> None:
+    _check_output(output)
     if output is None or str(output) == "-":
         sys.stdout.write(text.removeprefix("\ufeff") if sys.stdout.isatty() else text)
         sys.stdout.flush()
@@ -94,8 +107,10 @@ def _parse_date(text: str | None, option: str) -> date:
     if text is None:
         return date.today()
     try:
-        return date.fromisoformat(text)
-    except ValueError:
+        return check_date_range(date.fromisoformat(text), option)
+    except ValueError as exc:
+        if "outside" in str(exc):
+            _fail(str(exc))
         _fail(f"{option} {text!r} is not a date: use YYYY-MM-DD")
     raise AssertionError  # unreachable
 
@@ -165,6 +180,8 @@ def seed_helpdesk(
     from seed.helpdesk import seed_helpdesk as _seed
 
     path = path or get_settings().shared_data_dir / "helpdesk.csv"
+    if path.is_dir():
+        _fail(f"{path}: is a folder, not the help-desk event log CSV")
     if not path.exists():
         _fail(
             f"{path}: help-desk event log not found (set PILOTGATE_SHARED_DATA_DIR or pass --file)"
@@ -243,6 +260,7 @@ def export_summary(
     from metrics.db import session_scope
 
     day = _parse_date(as_of, "--as-of")
+    _check_output(output)
     with session_scope(_engine()) as s:
         frame = service.summary_export_frame(s, as_of=day)
     _write_output(csvio.to_csv_text(frame), output)
@@ -265,7 +283,7 @@ def export_measurements(
 
 @app.command()
 def derive(
-    file: Annotated[Path, typer.Argument(help="Event log CSV (one row per event).")],
+    file: Annotated[Path, typer.Argument(help="Event log CSV, one row per event ('-' = stdin).")],
     case: Annotated[str, typer.Option("--case", help="Column holding the case/ticket id.")],
     time: Annotated[str, typer.Option("--time", help="Column holding the event timestamp.")],
     unit: Annotated[str, typer.Option("--unit", help="h (hours) or d (days).")] = "h",
@@ -281,10 +299,10 @@ def derive(
 
     if unit not in ("h", "d"):
         _fail(f"--unit {unit!r}: use h (hours) or d (days)")
-    if not file.exists():
-        _fail(f"{file}: no such file")
+    _check_output(output)
+    source = io.BytesIO(_read_input(file))
     try:
-        events = read_event_log(file, case_col=case, time_col=time)
+        events = read_event_log(source, case_col=case, time_col=time)
         frame = derive_measurements(
             events,
             case_col=case,
@@ -295,12 +313,18 @@ def derive(
         )
     except DeriveError as exc:
         _fail(f"{file}: {exc}")
+    if not pilot or not metric:
+        typer.echo(
+            "note: the pilot and/or metric columns are empty; pass --pilot and --metric "
+            "(or fill them in) before `pilotgate import` can read the file",
+            err=True,
+        )
     _write_output(csvio.to_csv_text(frame), output)
 
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8501,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
 ) -> None:
     """Run the dashboard (Streamlit) on http://localhost:PORT."""

@@ -82,6 +82,9 @@ RECOMMENDATIONS = (GO, EXTEND, NO_GO, INSUFFICIENT)
 RECOMMENDATION = "recommendation"
 REASONS = "reasons"
 
+#: Projections further out than this (about 20 years) are reported as none.
+MAX_PROJECTION_WEEKS = 1040
+
 LOWER = "lower_is_better"
 HIGHER = "higher_is_better"
 PRIMARY = "primary"
@@ -172,15 +175,20 @@ def baseline_and_current(
     out[STALE] = (started & (out[LAST_WEEK].isna() | (out[LAST_WEEK] < stale_cut))).to_numpy()
 
     # Least-squares line through all pilot weeks, x = weeks since the start week.
-    # Closed form of ordinary least squares from grouped sums (no Python loop).
+    # Centred sums per metric (no Python loop): slope = S_xy / S_xx. Centring keeps a
+    # constant series at slope exactly 0 instead of float noise like 1e-16, which would
+    # otherwise "project" a target crossing millions of weeks away.
     pilot["_x"] = (pilot[WEEK] - pilot["_start"]).dt.days / 7.0
-    pilot["_xy"] = pilot["_x"] * pilot[VALUE]
-    pilot["_xx"] = pilot["_x"] ** 2
-    g = pilot.groupby(METRIC_ID)[["_x", VALUE, "_xy", "_xx"]].sum()
-    n = pilot.groupby(METRIC_ID).size()
-    denom = n * g["_xx"] - g["_x"] ** 2
-    slope = (n * g["_xy"] - g["_x"] * g[VALUE]) / denom.where(denom > 0)
-    intercept = (g[VALUE] - slope * g["_x"]) / n
+    by = pilot.groupby(METRIC_ID)
+    dx = pilot["_x"] - by["_x"].transform("mean")
+    dy = pilot[VALUE] - by[VALUE].transform("mean")
+    sums = pd.DataFrame({METRIC_ID: pilot[METRIC_ID], "sxx": dx * dx, "sxy": dx * dy})
+    g = sums.groupby(METRIC_ID)[["sxx", "sxy"]].sum()
+    x_mean, y_mean = by["_x"].mean(), by[VALUE].mean()
+    y_span = by[VALUE].max() - by[VALUE].min()
+    slope = g["sxy"] / g["sxx"].where(g["sxx"] > 0)
+    slope = slope.where(y_span > 0, 0.0).where(g["sxx"] > 0)
+    intercept = y_mean - slope * x_mean
     out[TREND_SLOPE] = ids.map(slope).astype("float64")
     out[TREND_INTERCEPT] = ids.map(intercept).astype("float64")
     return out
@@ -231,8 +239,8 @@ def projection(frame: pd.DataFrame) -> pd.Series:
     The line ``value = intercept + slope * x`` (x in weeks since the start week) reaches
     the target at ``x* = (target - intercept) / slope``; the projected week is the first
     whole week at or after x*: ``start week + ceil(x*) weeks``. None (NaT) when the line
-    is flat, undefined, or moves away from the target (slope not in the better
-    direction).
+    is flat, undefined, moves away from the target (slope not in the better
+    direction), or would reach it more than ``MAX_PROJECTION_WEEKS`` after the start.
 
     Args:
         frame: columns start_date, target, direction, trend_slope, trend_intercept.
@@ -247,7 +255,10 @@ def projection(frame: pd.DataFrame) -> pd.Series:
     toward = np.where(lower, slope < 0, slope > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         x_star = (target - intercept) / slope
-    x_star = x_star.where(toward & slope.notna() & np.isfinite(x_star))
+    # A crossing more than MAX_PROJECTION_WEEKS away is no projection at all.
+    x_star = x_star.where(
+        toward & slope.notna() & np.isfinite(x_star) & (x_star <= MAX_PROJECTION_WEEKS)
+    )
     # Tiny epsilon guards against ceil(2.0000000001) from float noise in the sums.
     weeks = np.ceil(x_star - 1e-9).clip(lower=0)
     start_week = _monday_series(frame[START_DATE])

@@ -61,7 +61,13 @@ from sqlmodel import Session
 from metrics import computations as C
 from metrics import store
 from metrics.isoweek import WeekError, parse_week, week_labels
-from metrics.models import MetricCreate, PilotCreate
+from metrics.models import (
+    CONTROL_CHARS_RE,
+    EARLIEST_DATE,
+    MAX_ABS_VALUE,
+    MetricCreate,
+    PilotCreate,
+)
 
 __all__ = [
     "ACTION_COL",
@@ -681,7 +687,8 @@ def _validate(
         sub = cells.loc[metric_unknown]
         reason = pd.Series(index=cells.index, dtype=object)
         reason.loc[sub.index] = [
-            f"pilot '{p}' has no metric '{m}' (its metrics: {keys_of.get(p, 'none')})"
+            f"pilot '{_short(p)}' has no metric '{_short(m)}' "
+            f"(its metrics: {keys_of.get(p, 'none')})"
             for p, m in zip(sub[PILOT_COL], sub[METRIC_COL], strict=True)
         ]
         err.add(cells, metric_unknown, cells["mcol"], reason)
@@ -702,6 +709,13 @@ def _validate(
     if not_finite.any():
         reason = "'" + raw.str.strip() + "' is not a finite number"
         err.add(cells, not_finite, cells["vcol"], reason)
+    too_large = (
+        is_number & np.isfinite(values.to_numpy()) & (values.abs() > MAX_ABS_VALUE).to_numpy()
+    )
+    if too_large.any():
+        reason = "'" + raw.str.strip() + f"' is too large (limit ±{MAX_ABS_VALUE:g})"
+        err.add(cells, too_large, cells["vcol"], reason)
+        values = values.where(~too_large)
     cells[VALUE_COL] = values
     lo, hi = cells["min_value"], cells["max_value"]
     below = (values < lo).to_numpy(dtype=bool)
@@ -723,6 +737,11 @@ def _validate(
     if too_long.any():
         col = disp.get(NOTE_COL)
         err.add(cells, too_long, col, f"note is longer than {NOTE_MAX} characters")
+
+    has_control = cells[NOTE_COL].str.contains(CONTROL_CHARS_RE).to_numpy(dtype=bool)
+    if has_control.any():
+        col = disp.get(NOTE_COL)
+        err.add(cells, has_control, col, "note contains control characters (e.g. NUL)")
 
     # ---- duplicates within the file
     keyed = cells[C.METRIC_ID].notna().to_numpy() & cells["monday"].notna().to_numpy()
@@ -759,11 +778,16 @@ def _unknown_pilot_message(name: str, known: set[str]) -> str:
         if name.lower() in lower:
             close = [lower[name.lower()]]
     hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-    return f"unknown pilot {name!r}{hint}"
+    return f"unknown pilot {_short(name)!r}{hint}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis) for messages."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _not_number_message(v: str) -> str:
-    text = v.strip()
+    text = _short(v.strip())
     msg = f"'{text}' is not a number"
     if re.fullmatch(r"[+-]?[\d.,\s]+", text) and "," in text:
         msg += " (use a dot for decimals and no thousands separators)"
@@ -811,6 +835,9 @@ def _parse_weeks(rec: pd.DataFrame, column: str) -> tuple[pd.Series, list[RowErr
     for u, monday in parsed.items():
         if monday is not None and monday > today:
             bad[u] = f"week {_label(monday)} is in the future"
+            parsed[u] = None
+        elif monday is not None and monday < EARLIEST_DATE:
+            bad[u] = f"week {_label(monday)} is before {EARLIEST_DATE.year}: check the year"
             parsed[u] = None
     mondays = texts.map(parsed).astype(object)
     mondays = mondays.where(mondays.notna(), None)

@@ -43,7 +43,8 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
     10 overflow, pre-ping, connections recycled after 30 minutes.
 
     Raises:
-        DatabaseError: the URL cannot be parsed or names an unknown driver.
+        DatabaseError: the URL cannot be parsed, names an unknown driver, or (SQLite)
+            names a file in a folder that does not exist.
     """
     settings = get_settings()
     url = url or settings.database_url
@@ -54,7 +55,12 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
         raise DatabaseError(f"cannot parse database URL {safe_url(url)}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            if not folder.is_dir():
+                # A typo in the URL must not silently create an empty database elsewhere.
+                raise DatabaseError(
+                    f"cannot open database {safe_url(url)}: folder {folder} does not exist"
+                )
         engine = sa.create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": timeout / 1000},

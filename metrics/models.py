@@ -46,6 +46,45 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+#: Earliest and latest dates PilotGate accepts anywhere (weeks, pilot dates, --as-of).
+#: pandas timestamps cover 1677..2262; business data outside 1900..2199 is a typo.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+#: Largest magnitude accepted for a measured value or metric bound: beyond it a mean
+#: of a few values could overflow to infinity.
+MAX_ABS_VALUE = 1e15
+#: Characters never allowed in names and notes (control characters, NUL).
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+LINE_BREAK_RE = re.compile(r"[\r\n\t]")
+
+
+def check_date_range(d: date, what: str) -> date:
+    """``d`` when inside EARLIEST_DATE..LATEST_DATE, else ValueError naming ``what``."""
+    if not EARLIEST_DATE <= d <= LATEST_DATE:
+        raise ValueError(
+            f"{what} {d.isoformat()} is outside {EARLIEST_DATE.year}..{LATEST_DATE.year}: "
+            "check the year"
+        )
+    return d
+
+
+def check_text(v: str, what: str, *, single_line: bool = True) -> str:
+    """``v`` unless it holds control characters (or line breaks when single_line)."""
+    if CONTROL_CHARS_RE.search(v) or (single_line and LINE_BREAK_RE.search(v)):
+        kind = "control characters or line breaks" if single_line else "control characters"
+        raise ValueError(f"{what} must not contain {kind}")
+    return v
+
+
+def check_value(v: float, what: str = "value") -> float:
+    """``v`` when finite and within ±MAX_ABS_VALUE, else ValueError."""
+    if not math.isfinite(v):
+        raise ValueError(f"{what} must be a finite number")
+    if abs(v) > MAX_ABS_VALUE:
+        raise ValueError(f"{what} {v:g} is too large (limit ±{MAX_ABS_VALUE:g})")
+    return v
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -113,14 +152,21 @@ class PilotCreate(PilotBase):
 
     @field_validator("name", "vendor", "use_case", "owner")
     @classmethod
-    def _strip(cls, v: str) -> str:
-        return v.strip()
+    def _strip(cls, v: str, info) -> str:
+        return check_text(v.strip(), info.field_name)
+
+    @field_validator("start_date", "decision_date")
+    @classmethod
+    def _date_range(cls, v: date, info) -> date:
+        return check_date_range(v, info.field_name)
 
     @field_validator("cost")
     @classmethod
     def _finite_cost(cls, v: float | None) -> float | None:
-        if v is not None and (not math.isfinite(v) or v < 0):
-            raise ValueError("cost must be a finite number >= 0")
+        if v is not None:
+            check_value(v, "cost")
+            if v < 0:
+                raise ValueError("cost must be >= 0")
         return v
 
     @model_validator(mode="after")
@@ -197,10 +243,13 @@ class MetricCreate(MetricBase):
 
     @field_validator("baseline", "target", "margin", "min_value", "max_value")
     @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
+    def _finite(cls, v: float | None, info) -> float | None:
+        return None if v is None else check_value(v, info.field_name)
+
+    @field_validator("label", "unit")
+    @classmethod
+    def _text(cls, v: str, info) -> str:
+        return check_text(v.strip(), info.field_name)
 
     @model_validator(mode="after")
     def _consistent(self) -> MetricCreate:
@@ -269,13 +318,17 @@ class MeasurementCreate(MeasurementBase):
     @field_validator("value")
     @classmethod
     def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("value must be a finite number")
-        return v
+        return check_value(v)
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v: str) -> str:
+        return check_text(v, "note", single_line=False)
 
     @field_validator("week")
     @classmethod
     def _monday(cls, v: date) -> date:
+        check_date_range(v, "week")
         if v.weekday() != 0:
             raise ValueError(f"week {v} is not a Monday")
         return v

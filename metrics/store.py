@@ -21,6 +21,10 @@ from sqlmodel import Session, select
 
 from metrics import computations as C
 from metrics.models import (
+    CONTROL_CHARS_RE,
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_ABS_VALUE,
     Measurement,
     MeasurementRevision,
     Metric,
@@ -405,9 +409,12 @@ def check_measurement_rows(rows: pd.DataFrame, metric_ranges: pd.DataFrame) -> l
     ranges = metric_ranges.drop_duplicates(C.METRIC_ID).set_index(C.METRIC_ID)
     mid = rows[C.METRIC_ID]
     known = mid.isin(ranges.index).to_numpy()
-    weeks = pd.to_datetime(rows[C.WEEK])
+    # Out-of-bounds dates (e.g. year 1) become NaT here and are reported, not raised.
+    weeks = pd.to_datetime(rows[C.WEEK], errors="coerce")
+    in_range = (weeks >= pd.Timestamp(EARLIEST_DATE)) & (weeks <= pd.Timestamp(LATEST_DATE))
     dup = rows.assign(_w=weeks).duplicated([C.METRIC_ID, "_w"], keep=False).to_numpy()
-    bad_week = (weeks.isna() | (weeks.dt.day_of_week != 0)).to_numpy()
+    dup = dup & weeks.notna().to_numpy()
+    bad_week = (~in_range | (weeks.dt.day_of_week != 0)).to_numpy()
     raw = rows[C.VALUE]
     if pd.api.types.is_float_dtype(raw) or pd.api.types.is_integer_dtype(raw):
         values = raw.astype("float64").to_numpy()
@@ -421,9 +428,12 @@ def check_measurement_rows(rows: pd.DataFrame, metric_ranges: pd.DataFrame) -> l
     lo = mid.map(ranges["min_value"]).astype("float64").to_numpy()
     hi = mid.map(ranges["max_value"]).astype("float64").to_numpy()
     with np.errstate(invalid="ignore"):
+        too_large = finite & (np.abs(values) > MAX_ABS_VALUE)
         below = finite & (values < lo)
         above = finite & (values > hi)
-    flagged = ~known | (known & (bad_week | ~finite | below | above | dup))
+    notes = rows["note"] if "note" in rows else pd.Series("", index=rows.index)
+    bad_note = notes.fillna("").astype(str).str.contains(CONTROL_CHARS_RE).to_numpy(dtype=bool)
+    flagged = ~known | (known & (bad_week | ~finite | too_large | below | above | dup | bad_note))
     problems: list[str] = []
     if not flagged.any():
         return problems
@@ -438,9 +448,18 @@ def check_measurement_rows(rows: pd.DataFrame, metric_ranges: pd.DataFrame) -> l
         if isinstance(val, np.generic):
             val = val.item()
         if bad_week[i]:
-            problems.append(f"{where}: week {wk} is not the Monday of an ISO week")
+            text = rows[C.WEEK].iloc[i] if pd.isna(wk) else wk.date()
+            problems.append(
+                f"{where}: week {text} is not the Monday of an ISO week in "
+                f"{EARLIEST_DATE.year}..{LATEST_DATE.year}"
+            )
+        if bad_note[i]:
+            problems.append(f"{where}: note contains control characters (e.g. NUL)")
         if not finite[i]:
             problems.append(f"{where}: {label}: value {val!r} is not a finite number")
+            continue
+        if too_large[i]:
+            problems.append(f"{where}: {label}: value {val:g} is too large")
             continue
         if below[i]:
             problems.append(f"{where}: {label}: value {val:g} is below the minimum {lo[i]:g}")
@@ -475,7 +494,6 @@ def write_measurements(
     if "note" not in rows:
         rows["note"] = ""
     rows["note"] = rows["note"].fillna("").astype(str)
-    rows[C.WEEK] = pd.to_datetime(rows[C.WEEK])
     metric_ids = sorted({int(x) for x in rows[C.METRIC_ID]})
     ranges = pd.DataFrame(
         session.execute(
@@ -491,6 +509,7 @@ def write_measurements(
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         raise StoreError("; ".join(shown) + more)
 
+    rows[C.WEEK] = pd.to_datetime(rows[C.WEEK])
     weeks = rows[C.WEEK].dt.date
     existing = pd.DataFrame(
         session.execute(

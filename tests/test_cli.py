@@ -178,6 +178,57 @@ def test_derive_writes_weekly_medians(run, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "summary", "-o", "/nonexistent/dir/x.csv"], "folder /nonexistent/dir does"),
+        (["export", "summary", "-o", "/tmp"], "/tmp: is a folder"),
+        (["export", "measurements", "-o", "/nonexistent/x.csv"], "does not exist"),
+        (["derive", "/tmp", "--case", "a", "--time", "b"], "/tmp: is a folder"),
+        (["seed", "helpdesk", "--file", "/tmp"], "/tmp: is a folder"),
+        (["seed", "demo", "--today", "1600-01-01"], "--today 1600-01-01 is outside 1900..2199"),
+        (["export", "summary", "--as-of", "0001-01-01"], "--as-of 0001-01-01 is outside"),
+    ],
+)
+def test_path_and_date_mistakes_are_one_line(run, args, message):
+    code, _, err = run(*args)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_port_out_of_range(run):
+    code, _, err = run("serve", "--port", "99999")
+    assert code == 2
+    assert "less than or equal to 65535" in err and "Traceback" not in err
+
+
+def test_sqlite_url_in_a_missing_folder_is_an_error(monkeypatch, capsys, tmp_path):
+    url = f"sqlite:///{tmp_path}/no/such/dir/x.db"
+    monkeypatch.setattr(sys, "argv", ["pilotgate", "--database-url", url, "export", "summary"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    assert f"folder {tmp_path}/no/such/dir does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_derive_reads_stdin(run):
+    code, out, err = run(
+        "derive",
+        "-",
+        "--case",
+        "case",
+        "--time",
+        "ts",
+        stdin="case,ts\na,2012-01-02 08:00:00\na,2012-01-02 20:00:00\n",
+    )
+    assert code == 0, err
+    assert read_csv(out)[0]["value"] == "12.0"
+    assert "pass --pilot and --metric" in err
+
+
+@pytest.mark.parametrize(
     ("args", "code", "message"),
     [
         (["export", "summary", "--as-of", "2012-13-01"], 1, "is not a date: use YYYY-MM-DD"),

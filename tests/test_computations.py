@@ -205,6 +205,27 @@ def test_no_projection_when_moving_away_flat_or_single(values):
     assert pd.isna(s[C.PROJECTED_TARGET_WEEK].iloc[0])
 
 
+@pytest.mark.parametrize("value", [33.7, 41.17, 0.1, 40.3, 1e-9])
+def test_constant_series_is_flat_never_projected(value):
+    # Regression: float noise in the sums made the slope ~1e-16 instead of 0 and the
+    # "projected" week overflowed pandas' timedelta (a crash on every page).
+    row = metric_row(**{C.BASELINE: 50.0, C.TARGET: 20.0, C.MIN_WEEKS: 4})
+    s = summarize([row], weeks([value] * 29), as_of=date(2026, 12, 1))
+    assert s[C.TREND_SLOPE].iloc[0] == 0.0
+    assert pd.isna(s[C.PROJECTED_TARGET_WEEK].iloc[0])
+    assert s[C.STATUS].iloc[0] in (C.AT_RISK, C.MET)
+
+
+def test_projection_beyond_the_horizon_is_none():
+    # improving by 0.001 h a week: the 80 h target is ~10,000 weeks away -> none
+    s = summarize(
+        [metric_row(**{C.BASELINE: 110.0, C.TARGET: 80.0})], weeks([90, 89.999, 89.998, 89.997])
+    )
+    assert s[C.TREND_SLOPE].iloc[0] == pytest.approx(-0.001)
+    assert pd.isna(s[C.PROJECTED_TARGET_WEEK].iloc[0])
+    assert s[C.STATUS].iloc[0] == C.AT_RISK
+
+
 def test_projection_counts_gaps_in_x():
     # weeks 0 and 2 reported (week 1 missing): 100 then 90 -> slope -5/week
     s = summarize([metric_row(**{C.BASELINE: 110.0, C.TARGET: 72.0})], weeks([100, None, 90]))

@@ -20,6 +20,7 @@ from metrics.csvio import (
     parse_pilots_csv,
     to_csv_text,
 )
+from metrics.models import MAX_ABS_VALUE
 
 HELPDESK = "Helpdesk triage assistant"
 CLAIMS = "Claims intake"
@@ -295,6 +296,25 @@ BAD_ROWS = [
         "value",
         "'1e400' is not a finite number",
     ),
+    (
+        "too large",
+        f"{HD},resolution_time,2012-W03,1e308,",
+        "value",
+        "'1e308' is too large (limit ±1e+15)",
+    ),
+    (
+        "week before 1900",
+        f"{HD},resolution_time,0001-W01,1,",
+        "week",
+        "week 0001-W01 is before 1900: check the year",
+    ),
+    (
+        "date before 1677 (pandas' lower bound)",
+        f"{HD},resolution_time,1600-01-05,1,",
+        "week",
+        "week 1600-W01 is before 1900",
+    ),
+    ("NUL in note", f"{HD},resolution_time,2012-W03,1,a\x00b", "note", "control characters"),
     ("hex", f"{HD},resolution_time,2012-W03,0x10,", "value", "'0x10' is not a number"),
     ("underscore", f"{HD},resolution_time,2012-W03,1_000,", "value", "'1_000' is not a number"),
     ("unit attached", f"{HD},resolution_time,2012-W03,12h,", "value", "'12h' is not a number"),
@@ -957,7 +977,11 @@ def test_pilots_csv_file_problems():
 # =========================================================================== property
 
 
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+# Any text a note may hold: no surrogates, no control characters except line breaks/tabs.
+TEXT = st.text(
+    alphabet=st.characters(exclude_categories=("Cs", "Cc"), include_characters="\n\t\r"),
+    max_size=40,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -965,7 +989,9 @@ TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
     name=TEXT.map(str.strip).filter(bool),
     notes=st.lists(TEXT, min_size=1, max_size=4),
     values=st.lists(
-        st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=4, max_size=4
+        st.floats(min_value=-MAX_ABS_VALUE, max_value=MAX_ABS_VALUE, width=64),
+        min_size=4,
+        max_size=4,
     ),
 )
 def test_any_text_and_number_round_trips(name, notes, values):

@@ -6,12 +6,14 @@ with settings and Streamlit caches cleared before and after.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import streamlit as st
+from PIL import Image
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
@@ -156,6 +158,18 @@ def _frame_with(at: AppTest, *columns: str) -> pd.DataFrame:
     return found[0]
 
 
+def _column_config(at: AppTest, *columns: str) -> dict:
+    """The column_config (as sent to the browser) of the one dataframe with ``columns``."""
+    found = [d for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    assert len(found) == 1, [list(d.value.columns) for d in at.dataframe]
+    return json.loads(found[0].proto.columns)
+
+
+def _fraud_id(db) -> int:
+    with Session(db["engine"]) as s:
+        return int(store.pilots_frame(s).set_index("pilot").loc[FRAUD, "pilot_id"])
+
+
 def _stored(engine, metric: int) -> pd.DataFrame:
     with Session(engine) as s:
         m = store.measurements_frame(s)
@@ -179,7 +193,9 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     assert rows.loc[HELPDESK, "Completeness"] == pytest.approx(100 * 6 / 7)
     assert not rows.loc[HELPDESK, "Stale"]
     assert bool(rows.loc[FRAUD, "Stale"])
-    assert rows.loc[HELPDESK, "Days to decision"] == (date(2012, 6, 29) - AS_OF).days
+    assert rows.loc[HELPDESK, "Decision in"] == "130 days"  # 2012-02-20 -> 2012-06-29
+    assert rows.loc[HELPDESK, "Decision date"] == date(2012, 6, 29)
+    assert "Days to decision" not in table.columns
     tiles = dict(_metric_tiles(at))
     assert tiles["Pilots"] == "3"
     assert tiles["🟢 go"] == "1"
@@ -187,6 +203,43 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     assert tiles["🔴 no-go"] == "0"
     assert tiles["⚪ insufficient data"] == "1"
     assert tiles["pilot"] == "3"
+
+
+def test_decision_countdown_wording():
+    from dashboard.components import decision_countdown
+
+    decision = date(2012, 6, 29)
+    assert decision_countdown(decision, date(2012, 6, 17)) == "12 days"
+    assert decision_countdown(decision, date(2012, 6, 28)) == "1 day"
+    assert decision_countdown(decision, decision) == "today"
+    assert decision_countdown(decision, date(2012, 6, 30)) == "passed 1 day ago"
+    assert decision_countdown(date(2012, 1, 2), date(2026, 6, 1)) == "passed 5264 days ago"
+
+
+@pytest.mark.parametrize(
+    ("as_of", "words"),
+    [
+        (AS_OF, "130 days"),
+        (date(2012, 6, 29), "today"),
+        (date(2012, 9, 3), "passed 66 days ago"),
+    ],
+    ids=["ahead", "today", "passed"],
+)
+def test_portfolio_and_pilot_page_word_the_decision_date_alike(db, as_of, words):
+    at = _app(as_of=as_of)
+    table = at.dataframe[0].value
+    rows = table.set_index("Pilot")
+    assert rows.loc[HELPDESK, "Decision in"] == words
+    assert rows.loc[HELPDESK, "Decision date"] == date(2012, 6, 29)
+    # the date column (sortable) sits right before the countdown
+    columns = list(table.columns)
+    assert columns.index("Decision in") == columns.index("Decision date") + 1
+    config = _column_config(at, "Decision in")
+    assert config["Decision in"]["label"] == "Decision in"
+    assert config["Decision in"]["type_config"]["type"] == "text"
+
+    at = _app(PILOT_PAGE, as_of=as_of, pilot_id=db["helpdesk"])
+    assert f"**Decision in** {words}" in _texts(at)
 
 
 def test_portfolio_filters(db):
@@ -248,10 +301,10 @@ def test_pilot_page_shows_tiles_reasons_and_values(db):
     tiles = _metric_tiles(at)
     # error_rate (guardrail) sorts before resolution_time
     assert ("Baseline", "118 h") in tiles
-    assert ("Current (last 4 wk)", "75 h") in tiles
+    assert ("Current (mean of last 4 wk)", "75 h") in tiles
     assert ("Weeks reported", "6 / 7") in tiles
     assert ("Progress to target", "113.2%") in tiles
-    assert ("Current (last 4 wk)", "4.75%") in tiles
+    assert ("Current (mean of last 4 wk)", "4.75%") in tiles
     assert ("Baseline", "5%") in tiles
     assert ":green-badge[:material/shield: guardrail held]" in text
     # the weekly values table of resolution_time lists the reported weeks
@@ -269,7 +322,7 @@ def test_pilot_page_undefined_numbers_are_na_not_zero(db):
     assert [t.value for t in at.title] == [FRAUD]
     tiles = dict(_metric_tiles(at))
     assert tiles["Baseline"] == "n/a"
-    assert tiles["Current (last 4 wk)"] == "n/a"
+    assert tiles["Current"] == "n/a"  # no pilot week reported: no week count to name
     assert tiles["Change vs baseline"] == "n/a"
     assert tiles["Progress to target"] == "n/a"
     assert tiles["Weeks reported"] == "0 / 7"
@@ -277,6 +330,23 @@ def test_pilot_page_undefined_numbers_are_na_not_zero(db):
     assert "Stale" in text
     assert "Insufficient data" in text
     assert ":gray-badge[Recommendation: insufficient data]" in text
+
+
+def test_current_tile_and_chart_name_the_weeks_averaged(db):
+    # Fraud: 2 pilot weeks reported, trailing window 4 -> the mean of 2 weeks
+    with Session(db["engine"]) as s:
+        mid = metric_id(s, FRAUD, "resolution_time")
+        add_weeks(s, mid, date(2012, 1, 30), [90.0, 86.0])  # 2012-W05, W06
+        s.commit()
+    at = _app(PILOT_PAGE, pilot_id=_fraud_id(db))
+    tiles = dict(_metric_tiles(at))
+    assert tiles["Current (mean of last 2 wk)"] == "88 h"
+    assert not [label for label in tiles if "last 4 wk" in label]
+    (chart,) = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    (current,) = [t for t in spec["data"] if t.get("meta") == "current"]
+    assert current["name"] == "Current (mean of last 2 wk): 88 h"
+    assert current["y"] == [88.0, 88.0]
 
 
 def test_pilot_page_picker_switches_pilot(db):
@@ -314,6 +384,55 @@ def _enter(db, *, pilot: str = "helpdesk") -> AppTest:
 
 def _value_key(db, metric: str, week: date, pilot: str = "helpdesk") -> str:
     return f"enter-value-{db[pilot]}-{db[metric]}-{week.isoformat()}"
+
+
+def _open_enter_with_url(query: dict[str, str]) -> AppTest:
+    """Open /enter directly (no earlier page), as a link or a typed address does."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["as_of"] = AS_OF
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.switch_page(ENTER_PAGE).run(timeout=30)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_enter_page_preselects_the_pilot_named_in_the_url(db):
+    at = _open_enter_with_url({"pilot": str(db["invoice"])})
+    assert at.selectbox(key="enter_pilot").value == db["invoice"]
+    assert [n.label for n in at.number_input] == ["Analyst productivity (items/h)"]
+    assert INVOICE in _texts(at)
+    # picking another pilot keeps the address in step (like the Pilot page)
+    at.selectbox(key="enter_pilot").set_value(db["helpdesk"]).run(timeout=30)
+    assert at.query_params["pilot"] == str(db["helpdesk"])
+    assert [n.label for n in at.number_input] == ["Error rate (%)", "Resolution time (h)"]
+    # without ?pilot= the first pilot by name is chosen: the URL made the difference
+    at = _open_enter_with_url({})
+    assert at.selectbox(key="enter_pilot").value == _fraud_id(db)
+
+
+def test_enter_shows_and_keeps_every_typed_digit(db):
+    week = date(2012, 2, 6)  # error rate stored: 4.8 %
+    at = _enter(db)
+    at.selectbox(key="enter_week").set_value(week).run(timeout=30)
+    # "%g": the browser shows the number as typed (4.12345), not rounded ("%.2f": 4.12)
+    assert {n.proto.format for n in at.number_input} == {"%g"}
+    at.number_input(key=_value_key(db, "error_rate", week)).set_value(4.12345)
+    at.button(key=f"enter-preview-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
+    assert not at.exception
+    changes = _frame_with(at, "Existing", "New", "Action").set_index("Metric")
+    assert changes.loc["Error rate (%)", "Existing"] == 4.8
+    assert changes.loc["Error rate (%)", "New"] == 4.12345
+    assert changes.loc["Error rate (%)", "Change"] == -0.67655  # no binary noise
+    config = _column_config(at, "Existing", "New", "Action")
+    assert config["New"]["type_config"]["format"] == "plain"
+    assert config["Existing"]["type_config"]["format"] == "plain"
+    assert config["Change"]["type_config"]["format"] == "%+g"
+
+    at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
+    assert "1 updated" in at.success[0].value
+    assert _stored(db["engine"], db["error_rate"]).loc[pd.Timestamp(week), "value"] == 4.12345
+    assert "Now: **4.12345%**" in _texts(at)
 
 
 def test_enter_defaults_to_the_last_complete_week(db):
@@ -481,10 +600,59 @@ def test_import_shows_every_error_and_writes_nothing(db):
     assert not at.exception
     assert "2 problems found" in at.error[0].value
     errors = at.dataframe[0].value
-    assert list(errors["Line"]) == [3, 4]
+    assert list(errors["Line"]) == ["3", "4"]
     assert list(errors["Column"]) == ["value", "pilot"]
     assert not [b for b in at.button if b.label.startswith("Write")]
     assert pd.Timestamp("2012-02-13") not in _stored(db["engine"], db["resolution_time"]).index
+
+
+SEMICOLON_CSV = (
+    "pilot;metric;week;value\n"
+    f"{HELPDESK};resolution_time;2012-W07;69,5\n"
+)
+
+
+def test_import_file_level_error_is_named_and_readable(db):
+    at = _app(IMPORT_PAGE)
+    at.file_uploader[0].set_value(("semi.csv", SEMICOLON_CSV.encode(), "text/csv"))
+    at.run(timeout=30)
+    assert not at.exception
+    errors = at.dataframe[0].value
+    assert list(errors["Line"]) == ["file"]
+    assert list(errors["Column"]) == [""]
+    assert "the header looks semicolon-separated" in errors["Problem"].iloc[0]
+    messages = [e.value for e in at.error]
+    assert messages[0].startswith("1 problem found: nothing will be written.")
+    # the whole problem, in full, above the table
+    assert messages[1].startswith("**File:** missing required columns pilot, metric, week")
+    assert messages[1].endswith("save the file as comma\\-separated CSV")
+    config = _column_config(at, "Problem")
+    assert config["Problem"]["width"] == "large"
+    # rows tall enough for the cell text to wrap (Streamlit wraps above 64 px)
+    assert at.dataframe[0].proto.row_height > 64
+
+
+def test_import_header_error_says_header(db):
+    data = f"pilot,metric,week,value,value\n{HELPDESK},resolution_time,2012-W07,1,2\n"
+    at = _app(IMPORT_PAGE)
+    at.file_uploader[0].set_value(("dup.csv", data.encode(), "text/csv")).run(timeout=30)
+    errors = at.dataframe[0].value
+    assert list(errors["Line"]) == ["header"]
+    assert list(errors["Column"]) == ["value"]
+    assert at.error[1].value.startswith("**Header:** column 'value' appears twice")
+
+
+def test_import_updates_use_the_same_words(db):
+    data = f"pilot,metric,week,value\n{HELPDESK},resolution_time,2012-W06,71\n"
+    at = _app(IMPORT_PAGE)
+    at.file_uploader[0].set_value(("one.csv", data.encode(), "text/csv")).run(timeout=30)
+    assert list(at.dataframe[0].value["Action"]) == ["updated"]
+    assert dict(_metric_tiles(at))["Updated"] == "1"
+    assert at.success[0].value == (
+        "No problems found. 1 row: 0 created, 1 updated, 0 unchanged. "
+        "Nothing is written until you press **Write 1 row**."
+    )
+    assert [b.label for b in at.button] == ["Write 1 row"]
 
 
 def test_import_dry_run_then_write(db):
@@ -494,11 +662,19 @@ def test_import_dry_run_then_write(db):
     assert not at.error
     assert "long form" in _texts(at)
     preview = at.dataframe[0].value
-    assert list(preview["Action"]) == ["create", "create", "unchanged"]
+    assert list(preview["Action"]) == ["created", "created", "unchanged"]
     assert list(preview["Week"]) == ["2012-W07", "2012-W07", "2012-W06"]
-    tiles = dict(_metric_tiles(at))
-    assert tiles["New"] == "2"
-    assert tiles["Unchanged"] == "1"
+    assert _metric_tiles(at) == [
+        ("Rows", "3"),
+        ("Created", "2"),
+        ("Updated", "0"),
+        ("Unchanged", "1"),
+    ]
+    assert [x.value for x in at.success] == [
+        "No problems found. 3 rows: 2 created, 0 updated, 1 unchanged. "
+        "Nothing is written until you press **Write 3 rows**."
+    ]
+    assert "dry run" not in _texts(at)
     write = [b for b in at.button if b.label == "Write 3 rows"]
     assert len(write) == 1
     assert pd.Timestamp("2012-02-13") not in _stored(db["engine"], db["resolution_time"]).index
@@ -518,7 +694,7 @@ def test_import_dry_run_then_write(db):
 
 def test_import_of_the_measurements_export_changes_nothing(db, downloads):
     _app(EXPORT_PAGE)
-    data, _ = downloads[f"pilotgate-measurements-{AS_OF.isoformat()}.csv"]
+    data, _ = downloads["pilotgate-measurements.csv"]
     at = _app(IMPORT_PAGE)
     at.file_uploader[0].set_value(("export.csv", data, "text/csv")).run(timeout=30)
     assert not at.exception
@@ -554,6 +730,45 @@ def test_export_summary_table_and_downloads(db):
     assert any(label.startswith("Download all measurements (18 rows") for label in labels)
 
 
+def test_export_title_and_undated_measurements_file(db, downloads):
+    at = _app(EXPORT_PAGE, as_of=date(2012, 2, 6))
+    assert [t.value for t in at.title] == ["Export: go / no-go summary"]
+    # every stored week is in the file, whatever the as-of date: no date in its name
+    names = sorted(downloads)
+    assert names == ["pilotgate-measurements.csv", "pilotgate-summary-2012-02-06.csv"]
+    lines = downloads["pilotgate-measurements.csv"][0].decode("utf-8").splitlines()
+    assert f"{INVOICE},analyst_productivity,2012-W07,12.6," in lines  # after the as-of date
+
+
+def test_favicon_is_a_local_image(db, monkeypatch):
+    from streamlit.commands import page_config
+
+    icons: list[object] = []
+    urls: list[str] = []
+    real_set_page_config = st.set_page_config
+    real_favicon = page_config._get_favicon_string
+
+    def spy_config(*args, **kwargs):
+        icons.append(kwargs.get("page_icon"))
+        return real_set_page_config(*args, **kwargs)
+
+    def spy_favicon(icon):
+        url = real_favicon(icon)
+        urls.append(url)
+        return url
+
+    monkeypatch.setattr(st, "set_page_config", spy_config)
+    monkeypatch.setattr(page_config, "_get_favicon_string", spy_favicon)
+    _app()
+    assert icons == [str(Path(APP).parent / "dashboard" / "static" / "pilotgate-icon.png")]
+    with Image.open(icons[0]) as img:
+        assert (img.format, img.size) == ("PNG", (64, 64))
+    # served by this server (/media/…), never a Material icon fetched from Google Fonts
+    assert len(urls) == 1
+    assert urls[0].startswith("/media/")
+    assert urls[0].endswith(".png")
+
+
 @pytest.fixture
 def downloads(monkeypatch):
     """Every file handed to st.download_button in the run: {file name: (bytes, mime)}."""
@@ -585,7 +800,7 @@ def test_export_downloads_are_the_summary_and_measurement_csvs(db, downloads):
     line = next(x for x in text.splitlines() if x.startswith(f"{HELPDESK},Acme AI,pilot,res"))
     assert ",118.0,80.0,75.0,6," in line
     assert line.endswith(f",{AS_OF.isoformat()}")
-    data, _ = downloads[f"pilotgate-measurements-{AS_OF.isoformat()}.csv"]
+    data, _ = downloads["pilotgate-measurements.csv"]
     lines = data.decode("utf-8").splitlines()
     assert lines[0] == "\ufeffpilot,metric,week,value,note"
     assert f"{HELPDESK},resolution_time,2012-W06,72.0," in lines

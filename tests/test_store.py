@@ -123,6 +123,9 @@ def test_write_measurements_counts_versions_and_revisions(session):
         (float("inf"), W1, "not a finite number"),
         (-1.0, W1, "below the minimum 0"),
         (50.0, date(2012, 1, 4), "not the Monday"),
+        (1e308, W1, "value 1e\\+308 is too large"),
+        (50.0, date(1, 1, 1), "week 0001-01-01 is not the Monday of an ISO week in 1900"),
+        (50.0, date(1899, 12, 25), "week 1899-12-25 is not the Monday"),
     ],
 )
 def test_record_measurement_refuses_bad_values_and_writes_nothing(session, value, week, message):
@@ -134,6 +137,16 @@ def test_record_measurement_refuses_bad_values_and_writes_nothing(session, value
     session.rollback()
     assert count(session, Measurement) == 0
     assert count(session, MeasurementRevision) == 0
+
+
+def test_note_with_nul_is_refused(session):
+    # PostgreSQL cannot store NUL in text; SQLite could: refuse it everywhere, up front.
+    make_pilot(session)
+    mid = metric_id(session, "Helpdesk triage assistant", "resolution_time")
+    with pytest.raises(store.StoreError, match="note contains control characters"):
+        store.record_measurement(
+            session=session, actor="t", metric_id=mid, week=W1, value=1.0, note="a\x00b"
+        )
 
 
 def test_bulk_write_with_one_bad_row_writes_nothing(engine):
