@@ -110,7 +110,11 @@ def baseline_and_current(
 
     Weeks whose Monday is after ``as_of`` are ignored. A week is in the baseline period
     when its Monday is before the Monday of the pilot's start week, else in the pilot
-    period. Baseline = the explicit baseline if set, else the mean of the baseline-period
+    period. Expected weeks are the complete weeks from the start week up to the earlier
+    of ``as_of`` and the decision date (the pilot period ends there); staleness (no
+    value in the last 2 of those weeks) is judged at the same point.
+
+    Baseline = the explicit baseline if set, else the mean of the baseline-period
     weeks when there are at least 3 of them (else NaN). Current = mean of the last
     ``trailing_window`` *reported* pilot weeks; missing weeks are skipped, never zero.
 
@@ -157,12 +161,18 @@ def baseline_and_current(
     last_week = pilot.groupby(METRIC_ID)[WEEK].max().reindex(ids.to_numpy())
     out[LAST_WEEK] = last_week.to_numpy()
 
-    last_complete = last_complete_week(as_of)
+    # The pilot period ends at the decision date: weeks after it are not expected, and
+    # staleness is judged at the earlier of as_of and the decision date.
+    decision_complete = _monday_series(out[DECISION_DATE]) - pd.to_timedelta(
+        np.where(pd.to_datetime(out[DECISION_DATE]).dt.day_of_week == 6, 0, 7), unit="D"
+    )
+    last_complete = decision_complete.clip(upper=last_complete_week(as_of))
     expected = ((last_complete - start_week).dt.days // 7 + 1).clip(lower=0)
     out[WEEKS_EXPECTED] = expected.astype("int64").to_numpy()
     # Completeness counts only complete weeks on both sides, so a value already
     # entered for the week in progress never pushes it above 100%.
-    done = pilot[pilot[WEEK] <= last_complete]
+    cap_by_metric = pd.Series(last_complete.to_numpy(), index=ids.to_numpy())
+    done = pilot[pilot[WEEK] <= pilot[METRIC_ID].map(cap_by_metric)]
     reported_done = ids.map(done.groupby(METRIC_ID).size()).fillna(0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out[COMPLETENESS_PCT] = np.where(

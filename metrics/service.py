@@ -45,6 +45,10 @@ SUMMARY_EXPORT_COLUMNS = [
 ]
 
 
+#: Decimals kept for numbers in the go/no-go summary export.
+SUMMARY_DECIMALS = 6
+
+
 def today() -> date:
     """Today's date (local calendar day of the server)."""
     return date.today()
@@ -114,7 +118,8 @@ def _empty_recs() -> pd.DataFrame:
 def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
     """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
 
-    Numbers stay float64 (NaN = undefined, written empty); weeks are ISO labels;
+    Numbers stay float64, rounded to ``SUMMARY_DECIMALS`` decimals (NaN = undefined,
+    written empty); weeks are ISO labels;
     ``as_of`` is an ISO date string. Decision columns are empty until decisions are
     recorded.
     """
@@ -151,6 +156,10 @@ def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
             "as_of": as_of.isoformat(),
         }
     )
+    # The summary is read by people: round away float noise (52.42999999999999 ->
+    # 52.43). Six decimals keep every value exact to well below any unit's precision.
+    numeric = out.select_dtypes("number").columns.drop("weeks_reported")
+    out[numeric] = out[numeric].round(SUMMARY_DECIMALS)
     return out[SUMMARY_EXPORT_COLUMNS].reset_index(drop=True)
 
 

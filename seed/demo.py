@@ -167,7 +167,7 @@ DEMO_PILOTS: list[DemoPilot] = [
             ),
             DemoMetric(
                 _m(
-                    "error_rate",
+                    "complaint_rate",
                     "Complaint rate",
                     "%",
                     "lower_is_better",
@@ -218,7 +218,7 @@ DEMO_PILOTS: list[DemoPilot] = [
         start_weeks_ago=16,
         decision_in_weeks=-2,
         cost=55000,
-        last_reported_weeks_ago=4,
+        last_reported_weeks_ago=6,
         metrics=[
             DemoMetric(
                 _m(

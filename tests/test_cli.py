@@ -62,13 +62,16 @@ def test_export_summary_as_of_gives_design_numbers(seeded, tmp_path):
     (row,) = read_csv(text)
     assert row["pilot"] == "Helpdesk triage assistant"
     assert float(row["baseline"]) == pytest.approx(121.626894, abs=1e-6)
-    assert float(row["current"]) == pytest.approx(56.762188, abs=1e-6)
+    assert float(row["current"]) == pytest.approx(56.762187, abs=1e-6)
     assert row["weeks_reported"] == "25"
     assert row["status"] == "met"
     assert row["recommendation"] == "go"
     assert row["ci_low_pct"] == "" and row["ci_high_pct"] == ""
     assert row["projected_target_week"] == ""  # trend moves away from the target
     assert row["as_of"] == "2012-06-30"
+    # plain numbers, float noise rounded away (6 decimals)
+    assert (row["baseline"], row["current"]) == ("121.626894", "56.762187")
+    assert row["change_pct"] == "-53.330891"
 
 
 def test_as_of_ignores_later_weeks(seeded):

@@ -127,6 +127,22 @@ def test_as_of_ignores_later_weeks_and_judges_staleness_then():
     assert s[C.LAST_WEEK].iloc[0] == pd.Timestamp("2026-02-09")
 
 
+def test_expected_weeks_stop_at_the_decision_date():
+    # decision Fri 2026-01-30: complete pilot weeks Jan 5, 12, 19 (the week of Jan 26
+    # is not over by then). Judged years later it is neither stale nor incomplete.
+    row = metric_row(**{C.BASELINE: 110.0, C.DECISION_DATE: pd.Timestamp("2026-01-30")})
+    s = summarize([row], weeks([90, 80, 70]), as_of=date(2030, 6, 1))
+    assert s[C.WEEKS_EXPECTED].iloc[0] == 3
+    assert s[C.COMPLETENESS_PCT].iloc[0] == pytest.approx(100.0)
+    assert not s[C.STALE].iloc[0]
+    # a decision on a Sunday completes that week
+    row = metric_row(**{C.BASELINE: 110.0, C.DECISION_DATE: pd.Timestamp("2026-02-01")})
+    s = summarize([row], weeks([90, 80, 70]), as_of=date(2030, 6, 1))
+    assert s[C.WEEKS_EXPECTED].iloc[0] == 4
+    assert s[C.COMPLETENESS_PCT].iloc[0] == pytest.approx(75.0)
+    assert not s[C.STALE].iloc[0]  # Jan 19 is within the last 2 expected weeks
+
+
 def test_completeness_ignores_the_week_in_progress():
     # as of Wed 2026-02-04: complete weeks Jan 5..Jan 26 (4); the week of Feb 2 is in
     # progress. A value for it counts as reported but not towards completeness.
