@@ -1,8 +1,15 @@
 """PilotGate dashboard entry point: page config and navigation only (DESIGN §2)."""
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="PilotGate", page_icon=":material/fact_check:", layout="wide")
+#: The favicon: a file in the repository, served by this server (/media/…). A
+#: ":material/…:" page icon makes the browser fetch an SVG from fonts.gstatic.com,
+#: which fails offline and leaks the visit to a third party.
+PAGE_ICON = Path(__file__).resolve().parent / "dashboard" / "static" / "pilotgate-icon.png"
+
+st.set_page_config(page_title="PilotGate", page_icon=str(PAGE_ICON), layout="wide")
 
 st.navigation(
     [

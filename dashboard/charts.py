@@ -46,6 +46,22 @@ def with_unit(x: float | None, unit: str | None) -> str:
     return f"{n}{unit}" if unit == "%" else f"{n} {unit}"
 
 
+def current_weeks(window: int | float | None, weeks_reported: int | float | None) -> int:
+    """How many pilot weeks the current value averages: ``min(window, weeks_reported)``."""
+    try:
+        w, n = int(window), int(weeks_reported)
+    except (TypeError, ValueError):
+        return 0
+    return max(0, min(w, n))
+
+
+def current_label(window: int | float | None, weeks_reported: int | float | None) -> str:
+    """``Current (mean of last 2 wk)``, naming the weeks actually averaged; ``Current``
+    when no pilot week is reported. The Pilot page's tile and the chart legend use it."""
+    n = current_weeks(window, weeks_reported)
+    return f"Current (mean of last {n} wk)" if n else "Current"
+
+
 def _get(metric: Mapping | pd.Series, key: str, default=None):
     try:
         value = metric[key]
@@ -175,11 +191,15 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     if start_week is not None:
         reported = reported[reported[C.WEEK] >= start_week]
     if math.isfinite(current) and not reported.empty:
-        last = reported.tail(window)
+        # The metric's own count when given (the Pilot tile uses it too); else the
+        # weeks drawn. The segment spans exactly the weeks the label names.
+        n_reported = _num(metric, C.WEEKS_REPORTED)
+        n_reported = int(n_reported) if math.isfinite(n_reported) else len(reported)
+        last = reported.tail(current_weeks(window, n_reported) or window)
         x0, x1 = last[C.WEEK].iloc[0], last[C.WEEK].iloc[-1]
         fig.add_trace(
             go.Scatter(
-                name=f"Current (mean of last {len(last)} wk): {with_unit(current, unit)}",
+                name=f"{current_label(window, n_reported)}: {with_unit(current, unit)}",
                 x=[x0, x1],
                 y=[current, current],
                 customdata=[_iso(x0), _iso(x1)],

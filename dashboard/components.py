@@ -51,6 +51,7 @@ STATUS_BADGE_COLORS = {
 __all__ = [
     "RECOMMENDATION_COLORS",
     "as_of_picker",
+    "decision_countdown",
     "flash",
     "pilot_picker",
     "recommendation_text",
@@ -194,6 +195,21 @@ def pct(x: float | None, *, signed: bool = False) -> str:
     if signed and float(x) > 0:
         text = "+" + text
     return f"{text}%"
+
+
+def decision_countdown(decision: date, as_of: date) -> str:
+    """Time from ``as_of`` to the decision date, in the words every page uses.
+
+    ``12 days`` / ``1 day`` (still ahead), ``today``, or ``passed 5267 days ago`` /
+    ``passed 1 day ago``. Read after a "Decision in" label (Portfolio column, Pilot
+    header).
+    """
+    days = (decision - as_of).days
+    if days == 0:
+        return "today"
+    n = abs(days)
+    span = f"{n} day{'' if n == 1 else 's'}"
+    return span if days > 0 else f"passed {span} ago"
 
 
 def week_choice_label(monday: date) -> str:

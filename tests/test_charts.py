@@ -13,6 +13,8 @@ import pytest
 
 from dashboard.charts import (
     RECOMMENDATION_COLORS,
+    current_label,
+    current_weeks,
     metric_chart,
     portfolio_counts_chart,
     weekly_series,
@@ -237,3 +239,25 @@ def test_portfolio_counts_chart_colours_and_counts():
     ]
     empty = portfolio_counts_chart(pd.DataFrame({C.RECOMMENDATION: []}))
     assert list(empty.data[0].y) == [0, 0, 0, 0]
+
+
+def test_current_names_the_weeks_actually_averaged():
+    # 3 baseline weeks, then only 2 pilot weeks: window 4, but the mean is of 2 weeks
+    weeks = _weeks(START - timedelta(weeks=3), [120, 119, 118, 100, 96])
+    fig = metric_chart(weeks, _metric(**{C.CURRENT: 98.0, C.WEEKS_REPORTED: 2}))
+    cur = _trace(fig, "current")
+    assert cur.name == "Current (mean of last 2 wk): 98 h"
+    assert [pd.Timestamp(x) for x in cur.x] == [
+        pd.Timestamp(START),
+        pd.Timestamp(START + timedelta(weeks=1)),
+    ]
+
+
+def test_current_label_uses_min_of_window_and_weeks_reported():
+    assert current_label(4, 6) == "Current (mean of last 4 wk)"
+    assert current_label(4, 2) == "Current (mean of last 2 wk)"
+    assert current_label(4, 1) == "Current (mean of last 1 wk)"
+    assert current_label(4, 0) == "Current"
+    assert current_label(4, None) == "Current"
+    assert current_weeks(4, 2) == 2
+    assert current_weeks(3, 10) == 3

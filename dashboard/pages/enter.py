@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from metrics.isoweek import monday_of
 RECENT_WEEKS = 12
 OTHER_WEEK = "other"
 
+ui.pilot_from_query()  # /enter?pilot=<id> preselects that pilot, as on the Pilot page
 as_of = ui.as_of_picker()
 st.title("Enter weekly values")
 ui.show_flash()
@@ -37,19 +39,20 @@ if pilots.empty:
     st.stop()
 
 
-def _decimals(values: pd.Series) -> int:
-    """Decimals to show in the inputs: as many as the metric's values use (2 to 4)."""
-    best = 2
-    for v in values.dropna().tail(26):
-        text = f"{float(v):.6f}".rstrip("0")
-        best = max(best, len(text.split(".")[1]) if "." in text else 0)
-    return min(best, 4)
+#: How the value fields show their number. The browser formats it with sprintf.js,
+#: where "%g" without a precision prints the number as JavaScript does (its shortest
+#: exact form): 4.12345 stays "4.12345", 72 shows as "72". A fixed "%.Nf" rounds what
+#: is shown (4.12345 -> "4.12" with "%.2f") although the full value is stored, and
+#: format=None is no better (step 0.1 -> "%0.1f"). Streamlit's server only checks that
+#: the string formats a number (Python's "%g" % 2), so "%g" is accepted.
+VALUE_FORMAT = "%g"
 
 
 # ------------------------------------------------------------------ pilot and week
 left, right = st.columns(2)
 with left:
     pilot_id = ui.pilot_picker(pilots, key="enter_pilot")
+ui.pilot_to_query(pilot_id)
 
 last_complete = C.last_complete_week(as_of).date()
 this_week = monday_of(as_of)
@@ -139,6 +142,11 @@ def _typical(mid: int) -> float | None:
     return float(vals.median()) if len(vals) >= 3 else None
 
 
+def _difference(new: float, old: float) -> float:
+    """``new - old`` without binary noise: 4.12345 - 4.1 is 0.02345, not 0.0234500…04."""
+    return float(Decimal(repr(new)) - Decimal(repr(old)))
+
+
 def _existing(mid: int) -> float | None:
     if mid in this.index:
         return float(this.at[mid, C.VALUE])
@@ -168,7 +176,6 @@ with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
             if hi is not None
             else "any number"
         )
-        decimals = _decimals(all_values.loc[all_values[C.METRIC_ID] == mid, C.VALUE])
         c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
         with c1:
             # The allowed range is checked on save (all or nothing, with a message
@@ -178,7 +185,7 @@ with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
                 f"{m[C.LABEL]} ({unit})" if unit else str(m[C.LABEL]),
                 value=None,
                 step=0.1,
-                format=f"%.{decimals}f",
+                format=VALUE_FORMAT,
                 placeholder="not entered",
                 key=f"enter-value-{pilot_id}-{mid}-{week.isoformat()}{suffix}",
                 help=(
@@ -260,7 +267,7 @@ for mid, value in entered.items():
             "Metric": f"{m[C.LABEL]} ({unit})" if unit else m[C.LABEL],
             "Existing": old,
             "New": float(value),
-            "Change": None if old is None else float(value) - old,
+            "Change": None if old is None else _difference(float(value), old),
             "Action": action,
             "Check": check,
         }
@@ -272,9 +279,14 @@ st.dataframe(
     hide_index=True,
     placeholder="n/a",
     key=f"enter-changes-{key_base}",
+    # Every digit stored, as typed ("plain"; "%+g" prints the whole difference too):
+    # the default format shows at most 4 decimals (4.12345 would read 4.1235).
     column_config={
-        "Existing": st.column_config.NumberColumn("Existing", help="Empty: no value yet"),
-        "Change": st.column_config.NumberColumn("Change", format="%+.4g"),
+        "Existing": st.column_config.NumberColumn(
+            "Existing", help="Empty: no value yet", format="plain"
+        ),
+        "New": st.column_config.NumberColumn("New", format="plain"),
+        "Change": st.column_config.NumberColumn("Change", format="%+g"),
     },
 )
 

@@ -10,8 +10,10 @@ from dashboard import state
 from metrics import computations as C
 from metrics import csvio
 
+MEASUREMENTS_FILE = "pilotgate-measurements.csv"
+
 as_of = ui.as_of_picker()
-st.title("Go / no-go summary")
+st.title("Export: go / no-go summary")
 st.caption(
     f"One row per pilot and metric, judged as of {as_of:%Y-%m-%d} ({C.iso_label(as_of)}). "
     "Numbers are rounded here for reading; the CSV keeps full precision."
@@ -46,7 +48,8 @@ measurements = state.measurements_export(version)
 d2.download_button(
     f"Download all measurements ({len(measurements)} rows, long form)",
     data=csvio.to_csv_text(measurements),
-    file_name=f"pilotgate-measurements-{as_of.isoformat()}.csv",
+    # Every stored week, whatever the as-of date: the name carries no date.
+    file_name=MEASUREMENTS_FILE,
     mime="text/csv",
     on_click="ignore",
     key="download-measurements",

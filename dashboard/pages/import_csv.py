@@ -14,6 +14,30 @@ from metrics import computations as C
 from metrics import csvio
 from metrics.db import session_scope
 
+#: The Action column in the words of the tiles and the summary.
+ACTION_WORDS = {csvio.CREATE: "created", csvio.UPDATE: "updated", csvio.UNCHANGED: "unchanged"}
+
+
+def _where(error: csvio.RowError) -> str:
+    """The Line cell of a problem: its line number, ``header``, or ``file``."""
+    if error.line is None:
+        return "file"
+    if error.line == 1 and error.column is not None:
+        return "header"
+    return str(error.line)
+
+
+def _row_height(longest: int) -> int | None:
+    """Row height (px) that shows a problem of ``longest`` characters in full."""
+    lines = -(-longest // 60)
+    # Streamlit wraps cell text only in rows taller than 4rem (64 px).
+    return None if lines <= 1 else min(max(22 * lines + 14, 70), 240)
+
+
+def _write_label(n: int) -> str:
+    return f"Write {n} row{'s' if n != 1 else ''}"
+
+
 as_of = ui.as_of_picker()
 st.title("Import measurements")
 ui.show_flash()
@@ -130,10 +154,16 @@ if report.errors:
         f"{n} problem{'s' if n != 1 else ''} found: nothing will be written. "
         "Fix the file and upload it again."
     )
+    # Problems with the file as a whole (or its header) come first, in full: they are
+    # usually long and explain every other line.
+    for e in report.errors:
+        if _where(e) in ("file", "header"):
+            st.error(f"**{_where(e).capitalize()}:** {ui.md_escape(e.reason)}")
+    longest = max(len(e.reason) for e in report.errors)
     st.dataframe(
         pd.DataFrame(
             {
-                "Line": pd.array([e.line for e in report.errors], dtype="Int64"),
+                "Line": [_where(e) for e in report.errors],
                 "Column": [e.column or "" for e in report.errors],
                 "Problem": [e.reason for e in report.errors],
             }
@@ -141,6 +171,16 @@ if report.errors:
         hide_index=True,
         placeholder="n/a",
         key=f"import-errors-{digest}",
+        column_config={
+            "Line": st.column_config.TextColumn(
+                "Line", width=70, help="Line in the file (header = 1), or the whole file"
+            ),
+            "Column": st.column_config.TextColumn("Column", width=110),
+            "Problem": st.column_config.TextColumn("Problem", width="large"),
+        },
+        # Cells wrap only in rows taller than one line: size the rows to the longest
+        # problem (about 60 characters a line in the "large" column).
+        row_height=_row_height(longest),
     )
     st.stop()
 
@@ -149,12 +189,21 @@ if rows.empty:
     st.warning("The file has a header but no values to import.")
     st.stop()
 
+# One vocabulary on the page: created / updated / unchanged (tiles, text, Action column).
+n_rows = len(rows)
+to_write = report.created + report.updated
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Rows", len(rows))
-c2.metric("New", report.created)
-c3.metric("Changed", report.updated)
+c1.metric("Rows", n_rows)
+c2.metric("Created", report.created)
+c3.metric("Updated", report.updated)
 c4.metric("Unchanged", report.unchanged)
-st.success(f"No problems found. {report.summary_line()}.")
+counts_text = (
+    f"{n_rows} row{'s' if n_rows != 1 else ''}: {report.created} created, "
+    f"{report.updated} updated, {report.unchanged} unchanged."
+)
+if to_write:
+    counts_text += f" Nothing is written until you press **{_write_label(n_rows)}**."
+st.success(f"No problems found. {counts_text}")
 st.dataframe(
     pd.DataFrame(
         {
@@ -164,19 +213,20 @@ st.dataframe(
             "Week": rows["week_label"],
             "Value": rows["value"],
             "Note": rows["note"],
-            "Action": rows["action"],
+            "Action": rows["action"].map(ACTION_WORDS).fillna(rows["action"]),
         }
     ),
     hide_index=True,
     placeholder="n/a",
     key=f"import-rows-{digest}",
+    column_config={"Value": st.column_config.NumberColumn("Value", format="plain")},
 )
 
-if report.created + report.updated == 0:
+if to_write == 0:
     st.info("Every value in this file is already stored: there is nothing to write.")
     st.stop()
 
-if st.button(f"Write {len(rows)} rows", type="primary", key=f"import-write-{digest}"):
+if st.button(_write_label(n_rows), type="primary", key=f"import-write-{digest}"):
     try:
         with st.spinner("Writing…"), session_scope(state.get_engine()) as s:
             result = csvio.import_measurements(

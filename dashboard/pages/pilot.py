@@ -7,8 +7,10 @@ import streamlit as st
 
 from dashboard import components as ui
 from dashboard import state
-from dashboard.charts import metric_chart, with_unit
+from dashboard.charts import current_label, current_weeks, metric_chart, with_unit
 from metrics import computations as C
+
+NBSP = "\u00a0"
 
 ui.pilot_from_query()
 as_of = ui.as_of_picker()
@@ -41,15 +43,7 @@ rec = p.get(C.RECOMMENDATION) or C.INSUFFICIENT
 st.title(str(p[C.PILOT]))
 start = pd.Timestamp(p[C.START_DATE]).date()
 decision = pd.Timestamp(p[C.DECISION_DATE]).date()
-days_left = (decision - as_of).days
-n_days = f"{abs(days_left)} day{'' if abs(days_left) == 1 else 's'}"
-when = (
-    "decision day"
-    if days_left == 0
-    else f"{n_days} to go"
-    if days_left > 0
-    else f"passed {n_days} ago"
-)
+countdown = ui.decision_countdown(decision, as_of)
 st.markdown(
     " · ".join(
         [
@@ -57,7 +51,10 @@ st.markdown(
             f"**Stage** {ui.md_escape(p.get('stage') or '—')}",
             f"**Owner** {ui.md_escape(p.get('owner') or '—')}",
             f"**Pilot period** {start:%Y-%m-%d} ({C.iso_label(start)}) → "
-            f"decision {decision:%Y-%m-%d} ({when})",
+            f"{decision:%Y-%m-%d} ({C.iso_label(decision)})",
+            # the Portfolio table's "Decision in" column, in the same words; kept on one
+            # line (non-breaking spaces) where the header wraps
+            f"**Decision{NBSP}in**{NBSP}{countdown.replace(' ', NBSP)}",
         ]
     )
 )
@@ -138,6 +135,7 @@ for _, m in metrics.iterrows():
             )
 
     window = int(m[C.WINDOW])
+    n_current = current_weeks(window, m[C.WEEKS_REPORTED])
     base_help = (
         "explicit baseline"
         if m[C.BASELINE_SOURCE] == "explicit"
@@ -149,9 +147,12 @@ for _, m in metrics.iterrows():
     tiles = [
         ("Baseline", with_unit(m[C.BASELINE], unit), base_help),
         (
-            f"Current (last {window} wk)",
+            current_label(window, m[C.WEEKS_REPORTED]),
             with_unit(m[C.CURRENT], unit),
-            f"Mean of the last {window} reported pilot weeks",
+            f"Mean of the last {n_current} reported pilot weeks (trailing window: "
+            f"{window} weeks; fewer while fewer are reported)"
+            if n_current
+            else f"No pilot week reported yet (trailing window: {window} weeks)",
         ),
         ("Target", with_unit(m[C.TARGET], unit), f"{better.capitalize()}"),
         (

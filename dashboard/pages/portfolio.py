@@ -101,7 +101,9 @@ if search:
 view = view.reset_index(drop=True)
 
 decision = pd.to_datetime(view[C.DECISION_DATE])
-days_left = (decision - pd.Timestamp(as_of)).dt.days
+# The same wording as the Pilot page's header ("12 days", "today", "passed 3 days ago");
+# the Decision date column next to it sorts the pilots by deadline.
+countdown = [None if pd.isna(d) else ui.decision_countdown(d.date(), as_of) for d in decision]
 table = pd.DataFrame(
     {
         "Pilot": view[C.PILOT],
@@ -115,7 +117,7 @@ table = pd.DataFrame(
         "Stale": view[C.STALE].astype(bool),
         "Last reported": view["last_week"].map(C.iso_label),
         "Decision date": decision.dt.date,
-        "Days to decision": days_left.astype("Int64"),
+        "Decision in": pd.Series(countdown, index=view.index, dtype="object"),
     }
 )
 
@@ -144,12 +146,12 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     column_config={
-        "Pilot": st.column_config.TextColumn("Pilot", width=170),
-        "Vendor": st.column_config.TextColumn("Vendor", width=110),
-        "Stage": st.column_config.TextColumn("Stage", width=60),
-        "Recommendation": st.column_config.TextColumn("Recommendation", width=135),
+        "Pilot": st.column_config.TextColumn("Pilot", width=165),
+        "Vendor": st.column_config.TextColumn("Vendor", width=90),
+        "Stage": st.column_config.TextColumn("Stage", width=55),
+        "Recommendation": st.column_config.TextColumn("Recommendation", width=130),
         "Metrics met": st.column_config.TextColumn(
-            "Met", width=50, help="Metrics that met their target / all metrics"
+            "Met", width=45, help="Metrics that met their target / all metrics"
         ),
         "Completeness": st.column_config.ProgressColumn(
             "Completeness",
@@ -157,20 +159,19 @@ selection = st.dataframe(
             min_value=0,
             max_value=100,
             format="%.0f%%",
-            width=88,
+            width=80,
         ),
         "Stale": st.column_config.CheckboxColumn(
-            "Stale", help="No value in the last 2 complete weeks", width=50
+            "Stale", help="No value in the last 2 complete weeks", width=45
         ),
         "Last reported": st.column_config.TextColumn(
-            "Last week", help="Last pilot week with a value (ISO week)", width=75
+            "Last week", help="Last pilot week with a value (ISO week)", width=72
         ),
-        "Decision date": st.column_config.DateColumn("Decision", format="YYYY-MM-DD", width=90),
-        "Days to decision": st.column_config.NumberColumn(
-            "Days left",
-            help="Days from the as-of date to the decision date (negative: passed)",
-            format="%d",
-            width=60,
+        "Decision date": st.column_config.DateColumn("Decision", format="YYYY-MM-DD", width=82),
+        "Decision in": st.column_config.TextColumn(
+            "Decision in",
+            help="Time from the as-of date to the decision date (sort by the Decision column)",
+            width=142,  # "passed 5267 days ago" in full
         ),
     },
 )
