@@ -500,7 +500,7 @@ def test_enter_preview_shows_the_change_and_writes_nothing(db):
     assert rows.loc["Resolution time (h)", "Existing"] == 72.0
     assert rows.loc["Resolution time (h)", "New"] == 60.0
     assert rows.loc["Resolution time (h)", "Change"] == -12.0
-    assert rows.loc["Resolution time (h)", "Action"] == "update"
+    assert rows.loc["Resolution time (h)", "Action"] == "updated"
     assert rows.loc["Error rate (%)", "Action"] == "unchanged"
     assert _stored(db["engine"], db["resolution_time"]).loc[pd.Timestamp(week), "value"] == 72.0
 

@@ -249,11 +249,11 @@ for mid, value in entered.items():
     old_note = str(this.at[mid, "note"] or "") if old is not None else ""
     new_note = note.strip() or old_note
     if old is None:
-        action = "create"
+        action = "created"
     elif old == value and old_note == new_note:
         action = "unchanged"
     else:
-        action = "update"
+        action = "updated"
     typical = _typical(mid)
     check = ""
     if typical is not None and typical > 0 and value >= 0:
