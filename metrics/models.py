@@ -31,6 +31,7 @@ class UTCDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
+        """Aware datetime -> UTC (naive UTC on SQLite); naive input raises ValueError."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -39,6 +40,7 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
+        """Stored value -> timezone-aware UTC datetime."""
         if value is None:
             return None
         if value.tzinfo is None:

@@ -387,6 +387,7 @@ class WriteCounts:
 
     @property
     def total(self) -> int:
+        """Rows written or checked: created + updated + unchanged."""
         return self.created + self.updated + self.unchanged
 
 
