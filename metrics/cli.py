@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 
 from metrics.models import check_date_range
@@ -360,6 +361,10 @@ def main() -> None:
         raise SystemExit(exc.code) from None
     except DatabaseError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except sa.exc.OperationalError as exc:  # locked / unreachable mid-command
+        reason = " ".join(str(exc.orig).split())
+        typer.echo(f"error: database error, nothing written; try again ({reason})", err=True)
         raise SystemExit(2) from None
 
 

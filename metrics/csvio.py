@@ -1030,6 +1030,12 @@ def import_measurements(
             "the database refused the rows, nothing written (another import or entry may "
             f"have written the same weeks at the same time; try again): {exc.orig}",
         )
+    except sa.exc.OperationalError as exc:  # e.g. SQLite "database is locked"
+        session.rollback()
+        reason = " ".join(str(exc.orig).split())
+        return _write_failed(
+            report, f"the database is busy, nothing written; try again in a moment ({reason})"
+        )
     report.created, report.updated, report.unchanged = (
         counts.created,
         counts.updated,
