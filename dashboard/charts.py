@@ -5,6 +5,7 @@ Pages pass frames from :mod:`metrics.service`; tests assert on the figures' cont
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping
 
@@ -149,8 +150,9 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
         ``projected target``) by their ``meta``, and shapes are named ``baseline``,
         ``target``, ``target zone`` and ``start``, so tests and callers can find them.
     """
-    label = str(_get(metric, C.LABEL, "") or _get(metric, C.KEY, "value"))
-    unit = str(_get(metric, C.UNIT, "") or "")
+    # Plotly reads <b>, <br>, <a> ... in text as markup: user text is shown literally.
+    label = html.escape(str(_get(metric, C.LABEL, "") or _get(metric, C.KEY, "value")))
+    unit = html.escape(str(_get(metric, C.UNIT, "") or ""))
     direction = _get(metric, C.DIRECTION, C.LOWER)
     baseline = _num(metric, C.BASELINE)
     target = _num(metric, C.TARGET)

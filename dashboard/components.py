@@ -11,12 +11,16 @@ import streamlit as st
 from dashboard.charts import RECOMMENDATION_COLORS, RECOMMENDATION_LABELS, with_unit
 from metrics import computations as C
 from metrics import service
+from metrics.models import EARLIEST_DATE, LATEST_DATE
 
 AS_OF_KEY = "as_of"
 PILOT_KEY = "pilot_id"
 FLASH_KEY = "_flash"
 PILOT_QP = "pilot"
-EARLIEST_AS_OF = date(2000, 1, 1)  # the date input's lower bound (default is 10 years ago)
+# The as-of picker accepts the same range as the data (metrics.models); a date outside
+# it, from the URL or a button, is clamped instead of crashing the session.
+EARLIEST_AS_OF = EARLIEST_DATE
+LATEST_AS_OF = LATEST_DATE
 _PILOT_QP = "_pilot_query"  # the ?pilot= value last adopted or written
 _AS_OF_QP = "_as_of_query"  # the ?as_of= value last adopted or written
 
@@ -86,9 +90,11 @@ def as_of_picker() -> date:
     with st.sidebar:
         chosen = st.date_input(
             "As of",
-            value=value if isinstance(value, date) else today,
+            value=min(max(value, EARLIEST_AS_OF), LATEST_AS_OF)
+            if isinstance(value, date)
+            else today,
             min_value=EARLIEST_AS_OF,
-            max_value=today + timedelta(days=3650),
+            max_value=LATEST_AS_OF,
             key=widget_key,
             help=(
                 "Judge every pilot as of this day: weeks after it are ignored; "
@@ -111,7 +117,9 @@ def as_of_picker() -> date:
 
 
 def set_as_of(day: date) -> None:
-    """Callback: move the shared as-of date (and its sidebar widget) to ``day``."""
+    """Callback: move the shared as-of date (and its sidebar widget) to ``day``,
+    clamped to EARLIEST_AS_OF..LATEST_AS_OF."""
+    day = min(max(day, EARLIEST_AS_OF), LATEST_AS_OF)
     st.session_state[AS_OF_KEY] = day
     st.session_state[f"{AS_OF_KEY}_input"] = day
 
@@ -235,8 +243,13 @@ def show_flash() -> None:
 
 
 def md_escape(text: str) -> str:
-    """Escape markdown specials in user text shown through ``st.markdown``."""
+    """User text made literal for any Streamlit element that renders markdown.
+
+    Backslash-escapes every ASCII punctuation mark markdown, HTML or LaTeX could act on,
+    and puts a zero-width space after each ``:`` so ``:material/x:`` and ``:smile:``
+    shortcodes (resolved after markdown escapes) are not turned into icons.
+    """
     out = str(text)
-    for ch in "\\`*_{}[]<>()#+-!|~$":
+    for ch in "\\`*_{}[]<>()#+-.!|~$&=":
         out = out.replace(ch, "\\" + ch)
-    return out
+    return out.replace(":", ":\u200b")

@@ -7,6 +7,7 @@ with settings and Streamlit caches cleared before and after.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -140,11 +141,17 @@ def _app(page: str | None = None, *, as_of: date = AS_OF, pilot_id: int | None =
     return at
 
 
+def _unescape(md: str) -> str:
+    """Markdown source as a reader sees it: backslash escapes and the zero-width
+    spaces of ``md_escape`` removed."""
+    return re.sub(r"\\(.)", r"\1", str(md)).replace("\u200b", "")
+
+
 def _texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [x.value for x in at.info] + [x.value for x in at.warning]
     parts += [x.value for x in at.success] + [x.value for x in at.error]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(_unescape(p) for p in parts)
 
 
 def _read(at: AppTest) -> str:
@@ -378,7 +385,7 @@ def test_chosen_pilot_follows_to_the_enter_page(db):
     at.sidebar.selectbox(key="pilot_page_pilot").set_value(db["invoice"]).run(timeout=30)
     at.switch_page(ENTER_PAGE).run(timeout=30)
     assert at.selectbox(key="enter_pilot").value == db["invoice"]
-    assert [n.label for n in at.number_input] == ["Analyst productivity (items/h)"]
+    assert [_unescape(n.label) for n in at.number_input] == ["Analyst productivity (items/h)"]
 
 
 # =========================================================================== enter
@@ -407,12 +414,12 @@ def _open_enter_with_url(query: dict[str, str]) -> AppTest:
 def test_enter_page_preselects_the_pilot_named_in_the_url(db):
     at = _open_enter_with_url({"pilot": str(db["invoice"])})
     assert at.selectbox(key="enter_pilot").value == db["invoice"]
-    assert [n.label for n in at.number_input] == ["Analyst productivity (items/h)"]
+    assert [_unescape(n.label) for n in at.number_input] == ["Analyst productivity (items/h)"]
     assert INVOICE in _texts(at)
     # picking another pilot keeps the address in step (like the Pilot page)
     at.selectbox(key="enter_pilot").set_value(db["helpdesk"]).run(timeout=30)
     assert at.query_params["pilot"] == str(db["helpdesk"])
-    assert [n.label for n in at.number_input] == ["Error rate (%)", "Resolution time (h)"]
+    assert [_unescape(n.label) for n in at.number_input] == ["Error rate (%)", "Resolution time (h)"]
     # without ?pilot= the first pilot by name is chosen: the URL made the difference
     at = _open_enter_with_url({})
     assert at.selectbox(key="enter_pilot").value == _fraud_id(db)
@@ -452,7 +459,7 @@ def test_enter_defaults_to_the_last_complete_week(db):
         _value_key(db, "error_rate", date(2012, 2, 13)): None,
         _value_key(db, "resolution_time", date(2012, 2, 13)): None,
     }
-    labels = [n.label for n in at.number_input]
+    labels = [_unescape(n.label) for n in at.number_input]
     assert labels == ["Error rate (%)", "Resolution time (h)"]
 
 
@@ -475,7 +482,7 @@ def test_enter_a_week_then_see_it_on_the_pilot_page(db):
     # the form is emptied; the saved value shows next to its field
     assert [n.value for n in at.number_input] == [None, None]
     assert at.text_input[0].value == ""
-    assert "Now: **70.5 h** (by page\\-tester, version 1) — “typed in”" in _texts(at)
+    assert "Now: **70.5 h** (by page-tester, version 1) — “typed in”" in _texts(at)
 
     at.switch_page(PILOT_PAGE).run(timeout=30)
     assert not at.exception
@@ -533,7 +540,7 @@ def test_enter_out_of_range_shows_error_and_writes_nothing(db):
     at.number_input(key=_value_key(db, "error_rate", week)).set_value(150.0)
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [_unescape(e.value) for e in at.error]
     assert len(errors) == 1
     assert "Error rate: 150% is above the allowed maximum 100%" in errors[0]
     assert not at.success
@@ -849,3 +856,24 @@ def test_week_choice_label():
     assert week_choice_label(date(2012, 1, 2) - timedelta(days=7)) == (
         "2011-W52 (Mon 26 Dec – Sun 1 Jan)"
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"), [("1600-01-01", date(1900, 1, 1)), ("2300-01-01", date(2199, 12, 31))]
+)
+def test_as_of_outside_the_data_range_is_clamped_not_a_crash(db, raw, shown):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["as_of"] = raw
+    at.run()
+    assert not at.exception
+    assert at.date_input(key="as_of_input").value == shown
+
+
+def test_hostile_names_are_escaped_for_markdown():
+    from dashboard.components import md_escape
+
+    text = "<script>x</script> **b** [l](http://e) $a$ :material/home: ~~s~~ 1. x"
+    escaped = md_escape(text)
+    for raw in ("**", "[l]", "](", "$a$", ":material/home:", "~~", "<script>"):
+        assert raw not in escaped
+    assert _unescape(escaped) == text

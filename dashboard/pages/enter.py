@@ -107,7 +107,7 @@ week_text = C.iso_label(week)
 pilot_row = pilots[pilots[C.PILOT_ID] == pilot_id].iloc[0]
 period = "baseline period" if week < monday_of(pilot_row[C.START_DATE]) else "pilot period"
 st.caption(
-    f"{ui.week_choice_label(week)} is in the {period} of {pilot_row[C.PILOT]}. "
+    f"{ui.week_choice_label(week)} is in the {period} of {ui.md_escape(pilot_row[C.PILOT])}. "
     f"{len(this)} of {len(metrics)} metrics already have a value for this week. "
     "Leave a field empty to keep it as it is."
 )
@@ -182,7 +182,7 @@ with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
             # naming the field), not by the widget: Streamlit silently drops an
             # out-of-range number, which would save the other fields without it.
             inputs[mid] = st.number_input(
-                f"{m[C.LABEL]} ({unit})" if unit else str(m[C.LABEL]),
+                ui.md_escape(f"{m[C.LABEL]} ({unit})" if unit else m[C.LABEL]),
                 value=None,
                 step=0.1,
                 format=VALUE_FORMAT,
@@ -291,7 +291,7 @@ st.dataframe(
 )
 
 if problems:
-    st.error("Not saved. " + " ".join(problems))
+    st.error("Not saved. " + " ".join(ui.md_escape(x) for x in problems))
     st.stop()
 if unusual:
     st.warning(
@@ -311,7 +311,7 @@ try:
             reason="entered on the Enter page",
         )
 except store.StoreError as exc:
-    st.error(f"Not saved: {exc}")
+    st.error(f"Not saved: {ui.md_escape(exc)}")
     st.stop()
 except sa.exc.OperationalError:
     st.error("Not saved: the database is busy or unreachable. Try again in a moment.")

@@ -242,7 +242,7 @@ if st.button(_write_label(n_rows), type="primary", key=f"import-write-{digest}")
         st.error("Not written: the database is busy or unreachable. Try again in a moment.")
         st.stop()
     if not result.ok:
-        st.error("Not written: " + "; ".join(str(e) for e in result.errors))
+        st.error("Not written: " + ui.md_escape("; ".join(str(e) for e in result.errors)))
         st.stop()
     state.after_write()
     st.session_state["import_written"] = digest

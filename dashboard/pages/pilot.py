@@ -40,7 +40,7 @@ p = detail.pilot
 rec = p.get(C.RECOMMENDATION) or C.INSUFFICIENT
 
 # ------------------------------------------------------------------ header
-st.title(str(p[C.PILOT]))
+st.title(ui.md_escape(p[C.PILOT]))
 start = pd.Timestamp(p[C.START_DATE]).date()
 decision = pd.Timestamp(p[C.DECISION_DATE]).date()
 countdown = ui.decision_countdown(decision, as_of)
@@ -59,7 +59,7 @@ st.markdown(
     )
 )
 if p.get("use_case"):
-    st.caption(f"Use case: {p['use_case']}")
+    st.caption(f"Use case: {ui.md_escape(p['use_case'])}")
 
 ui.recommendation_badge(rec)
 reasons = [r for r in str(p.get(C.REASONS) or "").split("; ") if r]
@@ -111,11 +111,12 @@ for _, m in metrics.iterrows():
     better = "lower is better" if m[C.DIRECTION] == C.LOWER else "higher is better"
     st.divider()
     head, badge = st.columns([4, 1], vertical_alignment="center")
-    head.subheader(f"{m[C.LABEL]}" + (f" ({unit})" if unit else ""))
+    head.subheader(ui.md_escape(m[C.LABEL]) + (f" ({ui.md_escape(unit)})" if unit else ""))
     head.caption(
-        f"`{m[C.KEY]}` · {role} · {better} · target {with_unit(m[C.TARGET], unit)}"
+        f"`{m[C.KEY]}` · {role} · {better} · target "
+        f"{ui.md_escape(with_unit(m[C.TARGET], unit))}"
         + (
-            f" · guardrail margin {with_unit(m[C.MARGIN], unit)}"
+            f" · guardrail margin {ui.md_escape(with_unit(m[C.MARGIN], unit))}"
             if m[C.ROLE] == C.GUARDRAIL and pd.notna(m[C.MARGIN])
             else ""
         )
@@ -195,7 +196,7 @@ for _, m in metrics.iterrows():
     weeks = measurements[measurements[C.METRIC_ID] == mid]
     st.plotly_chart(metric_chart(weeks, m), key=f"chart-{mid}")
 
-    with st.expander(f"Weekly values of {m[C.LABEL]} ({len(weeks)})"):
+    with st.expander(f"Weekly values of {ui.md_escape(m[C.LABEL])} ({len(weeks)})"):
         if weeks.empty:
             st.caption("No values yet.")
         else:

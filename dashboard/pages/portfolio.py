@@ -131,7 +131,7 @@ else:
         ):
             st.page_link(
                 ui.PAGE_PILOT,
-                label=f"{ui.RECOMMENDATION_ICONS.get(rec, '')} {name}",
+                label=f"{ui.RECOMMENDATION_ICONS.get(rec, '')} {ui.md_escape(name)}",
                 query_params={ui.PILOT_QP: str(int(pid))},
             )
     if len(view) > MAX_LINKS:
