@@ -1022,6 +1022,7 @@ def import_measurements(
             session=session, actor=actor, rows=rows, reason=f"import {source}".strip()
         )
     except store.StoreError as exc:
+        session.rollback()
         return _write_failed(report, str(exc))
     except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
         session.rollback()

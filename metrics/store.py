@@ -487,7 +487,9 @@ def write_measurements(
         reason: stored on every revision (e.g. "import helpdesk.csv").
 
     Raises:
-        StoreError: any row fails :func:`check_measurement_rows`; nothing is written.
+        StoreError: any row fails :func:`check_measurement_rows`, or another writer
+            changed one of the existing values meanwhile (optimistic concurrency on
+            ``version``); the caller must roll back, nothing is committed.
     """
     if rows.empty:
         return WriteCounts()
@@ -565,20 +567,43 @@ def write_measurements(
             ],
         )
     if not to_update.empty:
-        session.execute(
-            sa.update(Measurement),
+        # Optimistic concurrency: each row is updated only if it still has the version
+        # read above. A concurrent writer that got there first leaves rowcount short,
+        # and the whole write is refused (the caller rolls back): no lost update, no
+        # broken revision chain.
+        t = Measurement.__table__
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("b_id"), t.c.version == sa.bindparam("b_version"))
+            .values(
+                value=sa.bindparam("b_value"),
+                note=sa.bindparam("b_note"),
+                entered_by=sa.bindparam("b_by"),
+                entered_at=sa.bindparam("b_at"),
+                version=sa.bindparam("b_new_version"),
+            )
+        )
+        result = session.connection().execute(
+            stmt,
             [
                 {
-                    "id": int(r.id),
-                    "value": float(r.value),
-                    "note": r.note,
-                    "entered_by": actor,
-                    "entered_at": now,
-                    "version": int(r.version) + 1,
+                    "b_id": int(r.id),
+                    "b_version": int(r.version),
+                    "b_value": float(r.value),
+                    "b_note": r.note,
+                    "b_by": actor,
+                    "b_at": now,
+                    "b_new_version": int(r.version) + 1,
                 }
                 for r in to_update.itertuples(index=False)
             ],
         )
+        if result.rowcount != len(to_update):
+            changed = len(to_update) - max(result.rowcount, 0)
+            raise StoreError(
+                f"{changed} value(s) were changed by someone else while this write was "
+                "prepared; nothing written. Reload and try again."
+            )
     revisions = [
         {
             "metric_id": int(r.metric_id),

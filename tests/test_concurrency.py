@@ -68,6 +68,54 @@ def test_two_imports_of_the_same_weeks_at_once(engine):
     assert per_metric["cycle_time"] in ([11.0], [21.0])
     if len(written) == 2:  # serialised: the second one updated all rows
         assert sorted(r.created for r in written) == [0, 600]
+    assert_revision_chains_unbroken(engine)
+
+
+def assert_revision_chains_unbroken(engine) -> None:
+    """Every update's old value is the previous revision's new value, and the stored
+    value and version match the last revision and the number of revisions."""
+    with Session(engine) as s:
+        r = store.revisions_frame(s)
+        m = store.measurements_frame(s)
+    for (_mid, _week), g in r.groupby(["metric_id", "week"]):
+        assert list(g["old_value"].iloc[1:]) == list(g["new_value"].iloc[:-1])
+    last = r.groupby(["metric_id", "week"]).agg(value=("new_value", "last"), n=("action", "size"))
+    stored = m.set_index(["metric_id", "week"])
+    assert (stored["value"] == last["value"].reindex(stored.index)).all()
+    assert (stored["version"] == last["n"].reindex(stored.index)).all()
+
+
+def test_concurrent_updates_never_lose_one(engine):
+    """Two imports update the same 600 existing values at once (the lost-update case)."""
+    with session_scope(engine) as s:
+        make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
+        csvio.import_measurements(session=s, actor="seed", data=weekly_csv(300, 40.0))
+    files = [weekly_csv(300, 30.0), weekly_csv(300, 35.0)]
+    reports: list = [None, None]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            with session_scope(engine) as s:
+                reports[i] = csvio.import_measurements(session=s, actor=f"u{i}", data=files[i])
+                if not reports[i].ok:
+                    s.rollback()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert any(r.ok for r in reports)
+    for r in reports:
+        if not r.ok:
+            assert "try again" in r.errors[0].reason.lower()
+    assert_revision_chains_unbroken(engine)
 
 
 def test_sqlite_busy_database_gives_try_again(sqlite_engine):
