@@ -275,18 +275,19 @@ def projection(frame: pd.DataFrame) -> pd.Series:
     return start_week + pd.to_timedelta(weeks * 7, unit="D")
 
 
-def metric_status(frame: pd.DataFrame) -> pd.Series:
+def metric_status(frame: pd.DataFrame, *, as_of: date | None = None) -> pd.Series:
     """Metric status (DESIGN §4), first match wins.
 
     1. ``insufficient_data``: fewer than ``min_weeks`` pilot weeks, or no baseline.
     2. ``met``: target met.
     3. ``off_track``: no improvement over baseline (current not better than baseline).
-    4. ``on_track``: projected to reach the target by the decision date.
+    4. ``on_track``: projected to reach the target by the decision date, in a week after
+       the last reported week and (given ``as_of``) not yet over.
     5. ``at_risk``: improving but projected to miss the decision date.
 
     Args:
         frame: columns weeks_reported, min_weeks, baseline, current, direction,
-            target_met, projected_target_week, decision_date.
+            target_met, projected_target_week, last_week, decision_date.
 
     Returns:
         object Series of status strings, same index.
@@ -300,7 +301,15 @@ def metric_status(frame: pd.DataFrame) -> pd.Series:
         pd.Series(np.where(frame[DIRECTION] == LOWER, c < b, c > b), index=frame.index) & c.notna()
     )
     proj = pd.to_datetime(frame[PROJECTED_TARGET_WEEK])
-    in_time = proj.notna() & (proj <= pd.to_datetime(frame[DECISION_DATE]))
+    # A crossing at or before the last reported week is not a forecast: the data
+    # already says the target is not met, so it cannot make the metric on track.
+    in_time = (
+        proj.notna()
+        & (proj <= pd.to_datetime(frame[DECISION_DATE]))
+        & (proj > pd.to_datetime(frame[LAST_WEEK]))
+    )
+    if as_of is not None:  # a projected week that has already ended is no forecast
+        in_time &= proj > last_complete_week(as_of)
     status = np.select(
         [insufficient, met, ~improving, in_time],
         [INSUFFICIENT, MET, OFF_TRACK, ON_TRACK],
@@ -351,7 +360,7 @@ def metric_summary(
     out[CI_HIGH_PCT] = np.nan
     out[PROJECTED_TARGET_WEEK] = projection(out)
     out[GUARDRAIL_BREACHED] = guardrail_breached(out)
-    out[STATUS] = metric_status(out)
+    out[STATUS] = metric_status(out, as_of=as_of)
     return out.sort_values([PILOT, KEY], kind="stable").reset_index(drop=True)
 
 

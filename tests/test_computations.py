@@ -268,13 +268,31 @@ def test_metric_status(values, target, decision, status):
     if values == [100, 90, 80, 70]:
         target, status = 85.0, C.MET  # current = 85 -> exactly met
     row = metric_row(**{C.BASELINE: 110.0, C.TARGET: target, C.DECISION_DATE: decision})
-    s = summarize([row], weeks(values))
+    s = summarize([row], weeks(values), as_of=date(2026, 2, 1))
     assert s[C.STATUS].iloc[0] == status
+
+
+def test_projection_in_the_past_is_not_on_track():
+    # 50, 46 .. 30 in weeks 0..5 reach target 20 at week 7.5 -> 2026-03-02.
+    row = metric_row(**{C.BASELINE: 50.0, C.TARGET: 20.0, C.DECISION_DATE: date(2026, 12, 18)})
+    s = summarize([row], weeks([50, 46, 42, 38, 34, 30]), as_of=date(2026, 2, 15))
+    assert s[C.PROJECTED_TARGET_WEEK].iloc[0] == pd.Timestamp("2026-03-02")
+    assert s[C.STATUS].iloc[0] == C.ON_TRACK
+    # judged in November with no newer data: 2026-W10 is long over and unmet -> at risk
+    s = summarize([row], weeks([50, 46, 42, 38, 34, 30]), as_of=date(2026, 11, 30))
+    assert s[C.STATUS].iloc[0] == C.AT_RISK
+    # 50, 40, 30, 20, 25, 26: the line (slope -5, intercept 44.3) crosses 20 at x = 4.87
+    # -> week 5 = 2026-02-09, which is the last reported week itself; current 25.25 is
+    # not met, so the crossing is history, not a forecast: at risk.
+    s = summarize([row], weeks([50, 40, 30, 20, 25, 26]), as_of=date(2026, 11, 30))
+    assert s[C.PROJECTED_TARGET_WEEK].iloc[0] == pd.Timestamp("2026-02-09")
+    assert s[C.LAST_WEEK].iloc[0] == pd.Timestamp("2026-02-09")
+    assert s[C.STATUS].iloc[0] == C.AT_RISK
 
 
 def test_status_with_zero_baseline_uses_raw_difference():
     row = metric_row(**{C.DIRECTION: C.HIGHER, C.BASELINE: 0.0, C.TARGET: 2.0, C.UNIT: "pp"})
-    s = summarize([row], weeks([0.5, 1.0, 1.5, 1.8]))
+    s = summarize([row], weeks([0.5, 1.0, 1.5, 1.8]), as_of=date(2026, 2, 1))
     assert math.isnan(s[C.IMPROVEMENT_PCT].iloc[0])
     assert s[C.STATUS].iloc[0] == C.ON_TRACK
 
@@ -309,7 +327,7 @@ def test_guardrail_breached(direction, baseline, values, margin, breached):
     assert bool(s[C.GUARDRAIL_BREACHED].iloc[0]) is breached
 
 
-def _two_metric_pilot(primary_values, guard_values, *, decision=DECISION, as_of=date(2026, 3, 1)):
+def _two_metric_pilot(primary_values, guard_values, *, decision=DECISION, as_of=date(2026, 2, 1)):
     prim = metric_row(**{C.BASELINE: 110.0, C.TARGET: 80.0, C.DECISION_DATE: decision})
     guard = metric_row(
         **{
@@ -335,7 +353,7 @@ def _two_metric_pilot(primary_values, guard_values, *, decision=DECISION, as_of=
         # rule 1 fires first even though the guardrail is breached
         ([70, 70, 70], [9, 9, 9, 9], DECISION, C.INSUFFICIENT, "Cycle time: 3 pilot weeks"),
         ([70, 70, 70, 70], [6, 6, 6, 6], DECISION, C.NO_GO, "guardrail breached"),
-        ([100, 100, 100, 100], [4, 4, 4, 4], date(2026, 2, 20), C.NO_GO, "decision date"),
+        ([100, 100, 100, 100], [4, 4, 4, 4], date(2026, 1, 30), C.NO_GO, "decision date"),
         ([70, 70, 70, 70], [4.5] * 4, DECISION, C.GO, "Cycle time 70 h vs target 80 h: met"),
         ([100, 95, 90, 85], [4, 4, 4, 4], DECISION, C.EXTEND, "on track"),
     ],

@@ -419,7 +419,8 @@ def test_enter_page_preselects_the_pilot_named_in_the_url(db):
     # picking another pilot keeps the address in step (like the Pilot page)
     at.selectbox(key="enter_pilot").set_value(db["helpdesk"]).run(timeout=30)
     assert at.query_params["pilot"] == str(db["helpdesk"])
-    assert [_unescape(n.label) for n in at.number_input] == ["Error rate (%)", "Resolution time (h)"]
+    labels = [_unescape(n.label) for n in at.number_input]
+    assert labels == ["Error rate (%)", "Resolution time (h)"]
     # without ?pilot= the first pilot by name is chosen: the URL made the difference
     at = _open_enter_with_url({})
     assert at.selectbox(key="enter_pilot").value == _fraud_id(db)
