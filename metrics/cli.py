@@ -16,6 +16,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
 
 from metrics.models import check_date_range
 from metrics.settings import REPO_ROOT, get_settings
@@ -81,7 +82,11 @@ def _read_input(path: Path) -> bytes:
         _fail(f"{path}: no such file")
     if path.is_dir():
         _fail(f"{path}: is a folder, not a CSV file")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        _fail(f"{path}: cannot read: {exc.strerror or exc}")
+    raise AssertionError  # unreachable
 
 
 def _check_output(output: Path | None) -> None:
@@ -89,8 +94,8 @@ def _check_output(output: Path | None) -> None:
     if output is None or str(output) == "-":
         return
     if output.is_dir():
-        _fail(f"{output}: is a folder; give a file name, e.g. {output / 'summary.csv'}")
-    if not output.parent.exists():
+        _fail(f"{output}: is a folder; give a file name inside it")
+    if not output.parent.is_dir():
         _fail(f"{output}: folder {output.parent} does not exist")
 
 
@@ -100,7 +105,10 @@ def _write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text.removeprefix("\ufeff") if sys.stdout.isatty() else text)
         sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8", newline="")
+        try:
+            output.write_text(text, encoding="utf-8", newline="")
+        except OSError as exc:
+            _fail(f"{output}: cannot write: {exc.strerror or exc}")
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -160,6 +168,8 @@ def seed_demo(
     from seed.demo import seed_demo as _seed
 
     anchor = _parse_date(today, "--today")
+    if not date(1901, 1, 1) <= anchor <= date.today():
+        _fail(f"--today {anchor}: use a date from 1901-01-01 up to today")
     with session_scope(_engine()) as s:
         counts = _seed(session=s, actor=_actor(), today=anchor)
     typer.echo(
@@ -361,6 +371,11 @@ def main() -> None:
         raise SystemExit(exc.code) from None
     except DatabaseError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except ValidationError as exc:  # a PILOTGATE_* environment variable is invalid
+        from metrics.store import validation_message
+
+        typer.echo(f"error: configuration: {validation_message(exc)}", err=True)
         raise SystemExit(2) from None
     except sa.exc.OperationalError as exc:  # locked / unreachable mid-command
         reason = " ".join(str(exc.orig).split())

@@ -21,6 +21,8 @@ from metrics import models  # noqa: F401  (registers the tables on SQLModel.meta
 from metrics.settings import REPO_ROOT, get_settings
 
 ALEMBIC_DIR = REPO_ROOT / "alembic"
+#: PostgreSQL advisory lock key that serialises schema migrations across processes.
+MIGRATION_LOCK_KEY = 7_461_027
 
 
 class DatabaseError(RuntimeError):
@@ -107,10 +109,45 @@ def init_db(engine: Engine, *, revision: str = "head") -> None:
     from alembic import command
 
     try:
-        command.upgrade(alembic_config(engine), revision)
-    except sa.exc.OperationalError as exc:
+        with _sqlite_migration_lock(engine), engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several processes may start at once (dashboards, CLI): one migrates,
+                # the others wait here, then find the schema current.
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                conn.commit()
+            try:
+                cfg = alembic_config(engine)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                conn.commit()
+            finally:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY}
+                    )
+                    conn.commit()
+    except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
         reason = " ".join(str(exc.orig).split())
         raise DatabaseError(f"cannot open database {safe_url(engine.url)}: {reason}") from None
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on ``<database>.migrate-lock`` while migrating a SQLite file,
+    so processes starting together migrate one after the other (PostgreSQL uses an
+    advisory lock instead)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.migrate-lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PILOTGATE_", extra="ignore")
 
     database_url: str = "sqlite:///pilotgate.db"
-    actor: str = "local"
+    actor: str = Field(default="local", min_length=1, max_length=200)
     trailing_window: int = Field(default=4, ge=1)
     min_weeks: int = Field(default=4, ge=1)
     shared_data_dir: Path = REPO_ROOT.parent / "shared" / "data"

@@ -185,10 +185,15 @@ def test_derive_writes_weekly_medians(run, tmp_path):
     [
         (["export", "summary", "-o", "/nonexistent/dir/x.csv"], "folder /nonexistent/dir does"),
         (["export", "summary", "-o", "/tmp"], "/tmp: is a folder"),
+        (["export", "summary", "-o", "/etc/passwd/x.csv"], "folder /etc/passwd does not exist"),
+        (["export", "summary", "-o", "/dev/full"], "/dev/full: cannot write"),
+        (["import", "/proc/self/mem"], "/proc/self/mem: cannot read"),
         (["export", "measurements", "-o", "/nonexistent/x.csv"], "does not exist"),
         (["derive", "/tmp", "--case", "a", "--time", "b"], "/tmp: is a folder"),
         (["seed", "helpdesk", "--file", "/tmp"], "/tmp: is a folder"),
         (["seed", "demo", "--today", "1600-01-01"], "--today 1600-01-01 is outside 1900..2199"),
+        (["seed", "demo", "--today", "1900-01-01"], "use a date from 1901-01-01 up to today"),
+        (["seed", "demo", "--today", "2199-12-31"], "use a date from 1901-01-01 up to today"),
         (["export", "summary", "--as-of", "0001-01-01"], "--as-of 0001-01-01 is outside"),
     ],
 )
@@ -204,6 +209,18 @@ def test_serve_refuses_a_port_out_of_range(run):
     code, _, err = run("serve", "--port", "99999")
     assert code == 2
     assert "less than or equal to 65535" in err and "Traceback" not in err
+
+
+def test_a_file_that_is_not_a_database_is_an_error(monkeypatch, capsys, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    url = f"sqlite:///{notes}"
+    monkeypatch.setattr(sys, "argv", ["pilotgate", "--database-url", url, "init"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    assert "file is not a database" in capsys.readouterr().err
+    assert notes.read_text() == "hello"
 
 
 def test_sqlite_url_in_a_missing_folder_is_an_error(monkeypatch, capsys, tmp_path):
@@ -274,3 +291,17 @@ def test_init_seed_if_empty_seeds_once(run, shared_data, monkeypatch):
         assert "already has pilots: nothing seeded" in out
     finally:
         get_settings.cache_clear()
+
+
+def test_invalid_setting_is_one_line(run, monkeypatch):
+    from metrics.settings import get_settings
+
+    monkeypatch.setenv("PILOTGATE_ACTOR", "x" * 201)
+    get_settings.cache_clear()
+    try:
+        code, _, err = run("export", "summary")
+    finally:
+        monkeypatch.delenv("PILOTGATE_ACTOR")
+        get_settings.cache_clear()
+    assert code == 2
+    assert "error: configuration: actor: String should have at most 200 characters" in err

@@ -20,3 +20,34 @@ def test_init_db_is_idempotent(engine):
     init_db(engine)
     init_db(engine)
     assert schema_revision(engine) == "0001"
+
+
+def test_processes_starting_at_once_migrate_once(engine, tmp_path):
+    """Several dashboards or CLI commands may start together on an empty database:
+    three processes run `pilotgate init` at once; all succeed, the schema is at head."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    if engine.dialect.name == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        url = engine.url.render_as_string(hide_password=False)
+        with engine.begin() as conn:  # empty the schema again
+            conn.execute(text("DROP SCHEMA pilotgate_test CASCADE"))
+            conn.execute(text("CREATE SCHEMA pilotgate_test"))
+    engine.dispose()
+    code = "from metrics.cli import main; main()"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, "--database-url", url, "init"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
+    assert all("at schema revision 0001" in out for out, _ in outs)
