@@ -401,8 +401,8 @@ def fmt_number(x: float | None) -> str:
         return "n/a"
     x = float(x)
     text = f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
-    if "e" in text:
-        text = f"{x:.4f}"
+    if "e" in text:  # very small or large: 3 significant digits, never exponent form
+        text = np.format_float_positional(x, precision=3, unique=False, fractional=False)
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text

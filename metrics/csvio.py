@@ -1095,8 +1095,9 @@ def to_csv_text(df: pd.DataFrame) -> str:
     Returns:
         UTF-8-ready text: a leading BOM ``\\ufeff`` (so spreadsheets detect UTF-8),
         the header line, one line per row, ``\\n`` line endings, minimal quoting.
-        Numbers plain (shortest round-trip repr, dot decimal, no thousands
-        separators), NaN/None/NaT as empty cells. A text cell (in an object, string or
+        Numbers plain (positional digits, never exponent notation; the shortest text
+        that reads back to the same float; dot decimal, no thousands separators),
+        NaN/None/NaT as empty cells. A text cell (in an object, string or
         categorical column, and the header) that starts with ``= + - @ \\t \\r`` -- or
         with ``'``-s followed by one of them -- gets a leading ``'`` so no spreadsheet
         reads it as a formula (OWASP CSV injection); numeric columns are never
@@ -1109,6 +1110,10 @@ def to_csv_text(df: pd.DataFrame) -> str:
     for j in range(out.shape[1]):
         s = out.iloc[:, j]
         dtype = s.dtype
+        if pd.api.types.is_float_dtype(dtype):
+            # Plain positional digits (0.0000012, never 1.2e-06), shortest round trip.
+            out.isetitem(j, pd.Series([_plain_float(v) for v in s], index=s.index, dtype=object))
+            continue
         if isinstance(dtype, pd.CategoricalDtype):
             s = s.astype(object)
         elif not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
@@ -1124,6 +1129,13 @@ def to_csv_text(df: pd.DataFrame) -> str:
     marker = "\r" + _absent_char(out, text_cols) + "\n"
     text = out.to_csv(index=False, lineterminator=marker, quoting=csv.QUOTE_MINIMAL)
     return "\ufeff" + text.replace(marker, "\n")
+
+
+def _plain_float(v: float) -> str:
+    """``v`` as plain digits with the shortest exact round trip; "" when missing."""
+    if v is None or not np.isfinite(v):
+        return ""
+    return np.format_float_positional(float(v), unique=True, trim="0")
 
 
 def _absent_char(df: pd.DataFrame, text_cols: list[int]) -> str:

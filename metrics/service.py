@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
@@ -45,8 +46,8 @@ SUMMARY_EXPORT_COLUMNS = [
 ]
 
 
-#: Decimals kept for numbers in the go/no-go summary export.
-SUMMARY_DECIMALS = 6
+#: Significant digits kept for numbers in the go/no-go summary export.
+SUMMARY_SIGNIFICANT = 12
 
 
 def today() -> date:
@@ -118,7 +119,8 @@ def _empty_recs() -> pd.DataFrame:
 def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
     """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
 
-    Numbers stay float64, rounded to ``SUMMARY_DECIMALS`` decimals (NaN = undefined,
+    Numbers stay float64, rounded to ``SUMMARY_SIGNIFICANT`` significant digits (NaN =
+    undefined,
     written empty); weeks are ISO labels;
     ``as_of`` is an ISO date string. Decision columns are empty until decisions are
     recorded.
@@ -157,9 +159,12 @@ def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
         }
     )
     # The summary is read by people: round away float noise (52.42999999999999 ->
-    # 52.43). Six decimals keep every value exact to well below any unit's precision.
+    # 52.43) to SUMMARY_SIGNIFICANT digits, which keeps tiny values (1.2e-06) intact.
     numeric = out.select_dtypes("number").columns.drop("weeks_reported")
-    out[numeric] = out[numeric].round(SUMMARY_DECIMALS)
+    for col in numeric:
+        out[col] = [
+            float(f"{v:.{SUMMARY_SIGNIFICANT}g}") if pd.notna(v) else np.nan for v in out[col]
+        ]
     return out[SUMMARY_EXPORT_COLUMNS].reset_index(drop=True)
 
 

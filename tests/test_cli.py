@@ -69,9 +69,36 @@ def test_export_summary_as_of_gives_design_numbers(seeded, tmp_path):
     assert row["ci_low_pct"] == "" and row["ci_high_pct"] == ""
     assert row["projected_target_week"] == ""  # trend moves away from the target
     assert row["as_of"] == "2012-06-30"
-    # plain numbers, float noise rounded away (6 decimals)
-    assert (row["baseline"], row["current"]) == ("121.626894", "56.762187")
-    assert row["change_pct"] == "-53.330891"
+    # plain numbers, float noise rounded away (12 significant digits)
+    assert (row["baseline"], row["current"]) == ("121.626894444", "56.7621875")
+    assert row["change_pct"] == "-53.3308913631"
+
+
+def test_tiny_values_stay_exact_and_plain(run, tmp_path):
+    pilots = tmp_path / "p.csv"
+    pilots.write_text(
+        "pilot,start_date,decision_date,metric,unit,direction,baseline,target\n"
+        "Tiny,2026-01-05,2026-12-18,failure_p,p,lower_is_better,0.0000025,0.000001\n"
+    )
+    assert run("pilots", "import", str(pilots))[0] == 0
+    weekly = tmp_path / "w.csv"
+    weekly.write_text(
+        "pilot,metric,week,value\n"
+        + "".join(f"Tiny,failure_p,2026-W{w:02d},0.0000012\n" for w in range(2, 6))
+    )
+    assert run("import", str(weekly))[0] == 0
+    code, out, _ = run("export", "summary", "--as-of", "2026-02-08")
+    assert code == 0
+    (row,) = read_csv(out)
+    assert (row["baseline"], row["target"], row["current"]) == (
+        "0.0000025",
+        "0.000001",
+        "0.0000012",
+    )
+    assert row["status"] != "met"  # 0.0000012 > 0.000001 (lower is better)
+    code, out, _ = run("export", "measurements")
+    assert code == 0
+    assert [r["value"] for r in read_csv(out)] == ["0.0000012"] * 4
 
 
 def test_as_of_ignores_later_weeks(seeded):
