@@ -26,13 +26,12 @@ def weekly_csv(weeks: int, value: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_two_imports_of_the_same_weeks_at_once(engine):
-    with session_scope(engine) as s:
-        make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
-    files = [weekly_csv(300, 10.0), weekly_csv(300, 20.0)]
-    reports: list = [None, None]
+def import_at_once(engine, files: list[str]) -> list:
+    """Run one import per file, all starting together in threads; returns the reports.
+    Any exception escaping an import fails the test."""
+    reports: list = [None] * len(files)
     errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(len(files))
 
     def run(i: int) -> None:
         try:
@@ -46,12 +45,19 @@ def test_two_imports_of_the_same_weeks_at_once(engine):
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(files))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert errors == []
+    return reports
+
+
+def test_two_imports_of_the_same_weeks_at_once(engine):
+    with session_scope(engine) as s:
+        make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
+    reports = import_at_once(engine, [weekly_csv(300, 10.0), weekly_csv(300, 20.0)])
     written = [r for r in reports if r.ok]
     refused = [r for r in reports if not r.ok]
     # at least one import wins; a loser gets one file-level "try again" and wrote nothing
@@ -90,27 +96,7 @@ def test_concurrent_updates_never_lose_one(engine):
     with session_scope(engine) as s:
         make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
         csvio.import_measurements(session=s, actor="seed", data=weekly_csv(300, 40.0))
-    files = [weekly_csv(300, 30.0), weekly_csv(300, 35.0)]
-    reports: list = [None, None]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            with session_scope(engine) as s:
-                reports[i] = csvio.import_measurements(session=s, actor=f"u{i}", data=files[i])
-                if not reports[i].ok:
-                    s.rollback()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
+    reports = import_at_once(engine, [weekly_csv(300, 30.0), weekly_csv(300, 35.0)])
     assert any(r.ok for r in reports)
     for r in reports:
         if not r.ok:
