@@ -130,6 +130,11 @@ def weekly_series(weeks: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _vertical_line(fig: go.Figure, name: str, x, line: dict) -> None:
+    """A named full-height vertical line at ``x`` (tests and callers find it by name)."""
+    fig.add_shape(name=name, type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1, line=line)
+
+
 def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     """One metric over time against its baseline and target (DESIGN §8, Pilot page).
 
@@ -313,17 +318,7 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
 
     # Start of the pilot period: baseline weeks to the left, pilot weeks to the right.
     if start_week is not None:
-        fig.add_shape(
-            name="start",
-            type="line",
-            xref="x",
-            yref="paper",
-            x0=start_week,
-            x1=start_week,
-            y0=0,
-            y1=1,
-            line={"color": "#374151", "width": 1},
-        )
+        _vertical_line(fig, "start", start_week, {"color": "#374151", "width": 1})
         has_baseline_weeks = bool((series.dropna(subset=[C.VALUE])[C.WEEK] < start_week).any())
         if has_baseline_weeks:
             fig.add_annotation(
@@ -347,16 +342,8 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
             font={"color": "#374151", "size": 11},
         )
     if decision is not None:
-        fig.add_shape(
-            name="decision",
-            type="line",
-            xref="x",
-            yref="paper",
-            x0=decision,
-            x1=decision,
-            y0=0,
-            y1=1,
-            line={"color": PROJECTION_COLOR, "width": 1.5, "dash": "dashdot"},
+        _vertical_line(
+            fig, "decision", decision, {"color": PROJECTION_COLOR, "width": 1.5, "dash": "dashdot"}
         )
         fig.add_annotation(
             x=decision,

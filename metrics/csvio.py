@@ -232,8 +232,19 @@ def _empty_rows() -> pd.DataFrame:
     )
 
 
+class _Report:
+    """What both import reports share: ``errors`` and whether there are none."""
+
+    errors: list[RowError]
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has no errors."""
+        return not self.errors
+
+
 @dataclass
-class ImportReport:
+class ImportReport(_Report):
     """The outcome of reading (and maybe writing) a measurements CSV.
 
     Attributes:
@@ -258,11 +269,6 @@ class ImportReport:
     unchanged: int = 0
     written: bool = False
 
-    @property
-    def ok(self) -> bool:
-        """True when the file has no errors."""
-        return not self.errors
-
     def summary_line(self) -> str:
         """One line for a person, e.g. ``50 rows: 48 created, 2 updated, 0 unchanged``
         (with `` (dry run, nothing written)`` when nothing was written), or
@@ -278,7 +284,7 @@ class ImportReport:
 
 
 @dataclass
-class PilotImportReport:
+class PilotImportReport(_Report):
     """The outcome of reading (and maybe writing) a pilot definitions CSV.
 
     Attributes:
@@ -297,11 +303,6 @@ class PilotImportReport:
     metrics_created: int = 0
     metrics_updated: int = 0
     written: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when the file has no errors."""
-        return not self.errors
 
     def summary_line(self) -> str:
         """E.g. ``2 pilots: 1 created, 1 updated; metrics: 5 created, 1 updated``
