@@ -41,8 +41,9 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
     """Create an engine for ``url`` (default: ``Settings.database_url``).
 
     SQLite: WAL journal, ``busy_timeout`` (ms), ``foreign_keys=ON``, usable from several
-    threads (Streamlit runs each session in its own thread). PostgreSQL: pool of 5 plus
-    10 overflow, pre-ping, connections recycled after 30 minutes.
+    threads (Streamlit runs each session in its own thread). PostgreSQL: a pool of
+    ``Settings.pool_size`` (5) plus ``max_overflow`` (10), waiting at most
+    ``pool_timeout_s`` (30 s) for a connection, pre-ping, recycled after 30 minutes.
 
     Raises:
         DatabaseError: the URL cannot be parsed, names an unknown driver, or (SQLite)
@@ -81,8 +82,9 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
     try:
         return sa.create_engine(
             parsed,
-            pool_size=5,
-            max_overflow=10,
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout_s,
             pool_pre_ping=True,
             pool_recycle=1800,
         )
@@ -90,7 +92,7 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
         raise DatabaseError(f"cannot use database URL {safe_url(url)}: {exc}") from None
 
 
-def alembic_config(engine: Engine):
+def alembic_config(engine: Engine | None):
     """An Alembic ``Config`` pointing at the repository's migrations and ``engine``."""
     from alembic.config import Config
 
@@ -148,6 +150,13 @@ def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def head_revision() -> str:
+    """The newest Alembic revision in ``alembic/versions`` (what ``init_db`` upgrades to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 
 
 def schema_revision(engine: Engine) -> str | None:

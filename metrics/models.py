@@ -117,11 +117,36 @@ class MetricRole(StrEnum):
 
 
 class RevisionAction(StrEnum):
-    """What a measurement revision records."""
+    """What a measurement revision records (``restore`` brings back a deleted value)."""
 
     create = "create"
     update = "update"
     delete = "delete"
+    restore = "restore"
+
+
+class Role(StrEnum):
+    """What a user may do (ordered: each role includes the ones before it).
+
+    viewer: read and export. editor: also enter, import, correct values and tick
+    checklist items. admin: also pilots, metrics, users, decisions and stage gates.
+    """
+
+    viewer = "viewer"
+    editor = "editor"
+    admin = "admin"
+
+
+#: Rank of each role: a role may do everything a lower-ranked role may.
+ROLE_RANK = {Role.viewer: 0, Role.editor: 1, Role.admin: 2}
+
+
+class DecisionKind(StrEnum):
+    """A person's go/no-go decision on a pilot (DESIGN §3 Decision)."""
+
+    go = "go"
+    extend = "extend"
+    no_go = "no_go"
 
 
 # --------------------------------------------------------------------------- pilots
@@ -209,6 +234,10 @@ class MetricBase(SQLModel):
     margin: float | None = None
     min_value: float | None = None
     max_value: float | None = None
+    #: Economics value model: money (the pilot's currency) per week for each unit of
+    #: improvement of this metric, e.g. hours saved per ticket x tickets per week x
+    #: hourly rate -> "money per hour of resolution time saved, per week". None = no model.
+    value_per_unit: float | None = None
 
 
 class Metric(MetricBase, table=True):
@@ -243,7 +272,7 @@ class MetricCreate(MetricBase):
             )
         return v
 
-    @field_validator("baseline", "target", "margin", "min_value", "max_value")
+    @field_validator("baseline", "target", "margin", "min_value", "max_value", "value_per_unit")
     @classmethod
     def _finite(cls, v: float | None, info) -> float | None:
         return None if v is None else check_value(v, info.field_name)
@@ -362,3 +391,92 @@ class StageEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     by: str = Field(max_length=200)
     note: str = Field(default="", max_length=1000)
+
+
+# --------------------------------------------------------------------------- users
+
+
+class UserBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(default="", max_length=320)
+    role: str = Field(default=Role.viewer.value, max_length=20)
+
+
+class AppUser(UserBase, table=True):
+    """A person who may use PilotGate, with their role (table ``app_user``: ``user`` is
+    a reserved word in PostgreSQL)."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, sa_column_kwargs={"unique": True}, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=200)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UserCreate(UserBase):
+    """Validated input for adding a user."""
+
+    role: Role = Role.viewer
+
+    @field_validator("name", "email")
+    @classmethod
+    def _text(cls, v: str, info) -> str:
+        return check_text(v.strip(), info.field_name)
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> UserCreate:
+        if not self.name:
+            raise ValueError("name must not be empty")
+        return self
+
+
+# --------------------------------------------------------------------------- governance
+
+
+class Decision(SQLModel, table=True):
+    """A person's signed go / extend / no_go decision on a pilot, with the
+    recommendation and the summary they saw at that moment (``snapshot``: the go/no-go
+    summary rows of this pilot as JSON records)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", index=True, ondelete="CASCADE")
+    decision: str = Field(max_length=10)
+    recommendation: str = Field(max_length=20)
+    rationale: str = Field(default="", max_length=4000)
+    as_of: date
+    decided_by: str = Field(max_length=200)
+    decided_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    snapshot: str = Field(default="[]", sa_type=sa.Text)
+
+
+class ChecklistItem(SQLModel, table=True):
+    """One readiness or governance item of a pilot; ``done`` items carry evidence,
+    who ticked them (``by``) and when (``at``)."""
+
+    __table_args__ = (sa.UniqueConstraint("pilot_id", "item", name="uq_checklist_pilot_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", index=True, ondelete="CASCADE")
+    position: int = Field(default=0)
+    item: str = Field(max_length=500)
+    done: bool = Field(default=False)
+    evidence: str = Field(default="", max_length=4000)
+    by: str = Field(default="", max_length=200)
+    at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = Field(default=1)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Audit record of every write that is not a measurement (those have
+    :class:`MeasurementRevision`): pilot and metric definitions, users and roles,
+    checklist items, decisions. ``detail`` is JSON: the fields before and after."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str = Field(max_length=200)
+    entity: str = Field(max_length=30)
+    entity_id: int | None = None
+    action: str = Field(max_length=30)
+    detail: str = Field(default="{}", sa_type=sa.Text)

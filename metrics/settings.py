@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,15 @@ class Settings(BaseSettings):
         min_weeks: default minimum number of pilot weeks before a metric is judged.
         shared_data_dir: folder holding the shared real data (helpdesk.csv, ...).
         sqlite_busy_timeout_ms: how long SQLite waits for a lock before failing.
+        pool_size, max_overflow, pool_timeout_s: PostgreSQL connection pool (per process).
+        auth_mode: ``none`` (embedded default: one local user, ``actor``, with every
+            right), ``oidc`` (Streamlit's ``st.login`` with the OpenID Connect provider
+            in ``.streamlit/secrets.toml``) or ``proxy`` (user name from the trusted
+            header ``proxy_user_header`` set by a reverse proxy).
+        proxy_user_header: the one header trusted in proxy mode (e.g.
+            ``X-Forwarded-User``); required when auth_mode is ``proxy``, ignored otherwise.
+        default_role: role of a signed-in user (oidc/proxy) who is not in the users
+            table yet: ``viewer`` (default) or ``none`` (refuse until an admin adds them).
     """
 
     model_config = SettingsConfigDict(env_prefix="PILOTGATE_", extra="ignore")
@@ -36,6 +46,21 @@ class Settings(BaseSettings):
     min_weeks: int = Field(default=4, ge=1)
     shared_data_dir: Path = REPO_ROOT.parent / "shared" / "data"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    pool_size: int = Field(default=5, ge=1, le=100)
+    max_overflow: int = Field(default=10, ge=0, le=100)
+    pool_timeout_s: float = Field(default=30.0, gt=0)
+    auth_mode: Literal["none", "oidc", "proxy"] = "none"
+    proxy_user_header: str | None = Field(default=None, min_length=1, max_length=100)
+    default_role: Literal["viewer", "none"] = "viewer"
+
+    @model_validator(mode="after")
+    def _proxy_header(self) -> Settings:
+        if self.auth_mode == "proxy" and not self.proxy_user_header:
+            raise ValueError(
+                "auth_mode proxy needs PILOTGATE_PROXY_USER_HEADER (the one header your "
+                "reverse proxy sets, e.g. X-Forwarded-User)"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -20,11 +20,14 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from metrics import computations as C
+from metrics.access import record_audit, require_role
+from metrics.errors import PermissionDenied, StoreError
 from metrics.models import (
     CONTROL_CHARS_RE,
     EARLIEST_DATE,
     LATEST_DATE,
     MAX_ABS_VALUE,
+    AuditEvent,
     Measurement,
     MeasurementRevision,
     Metric,
@@ -32,13 +35,10 @@ from metrics.models import (
     Pilot,
     PilotCreate,
     RevisionAction,
+    Role,
     StageEvent,
     utcnow,
 )
-
-
-class StoreError(ValueError):
-    """A write was refused; the message says what to change. Nothing was written."""
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -251,7 +251,8 @@ def weekly_values_frame(
 
 
 def data_version(session: Session) -> tuple:
-    """A cheap stamp that changes whenever any pilot, metric or measurement changes.
+    """A cheap stamp that changes whenever any pilot, metric, measurement, or anything
+    audited (users, checklist items, decisions) changes.
 
     Pages use it as part of their cache key, so a write in one browser session (or
     one process) is seen by every other on its next run.
@@ -262,6 +263,7 @@ def data_version(session: Session) -> tuple:
             sa.select(sa.func.max(Pilot.updated_at)).scalar_subquery(),
             sa.select(sa.func.count(Pilot.id)).scalar_subquery(),
             sa.select(sa.func.max(Metric.id)).scalar_subquery(),
+            sa.select(sa.func.max(AuditEvent.id)).scalar_subquery(),
         )
     ).one()
     return tuple(str(x) for x in row)
@@ -292,10 +294,15 @@ def save_pilot(
     Metrics are matched by key: new keys are created, existing ones updated; metrics
     not listed are kept. A stage change records a :class:`StageEvent`.
 
+    Every created or changed pilot and metric is recorded in the audit log
+    (:class:`metrics.models.AuditEvent`, fields before and after).
+
     Raises:
+        PermissionDenied: the actor is not an admin.
         StoreError: two metrics share a key, or a metric's explicit baseline/target
             conflicts with the stored data. Nothing is written.
     """
+    require_role(session=session, actor=actor, needed=Role.admin, action="saving a pilot")
     keys = [m.key for m in metrics_in]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
@@ -310,11 +317,32 @@ def save_pilot(
         session.add(pilot)
         session.flush()
         session.add(StageEvent(pilot_id=pilot.id, to_stage=pilot.stage, by=actor, at=now))
+        record_audit(
+            session=session,
+            actor=actor,
+            entity="pilot",
+            entity_id=pilot.id,
+            action="create",
+            detail={"after": fields},
+        )
     else:
         old_stage = pilot.stage
+        before = {k: getattr(pilot, k) for k in fields}
         for k, v in fields.items():
             setattr(pilot, k, v)
         pilot.updated_at = now
+        if before != fields:
+            record_audit(
+                session=session,
+                actor=actor,
+                entity="pilot",
+                entity_id=pilot.id,
+                action="update",
+                detail={
+                    "before": {k: v for k, v in before.items() if v != fields[k]},
+                    "after": {k: v for k, v in fields.items() if v != before[k]},
+                },
+            )
         if old_stage != pilot.stage:
             session.add(
                 StageEvent(
@@ -331,12 +359,36 @@ def save_pilot(
         values["role"] = m_in.role.value
         metric = existing.get(m_in.key)
         if metric is None:
-            session.add(Metric(pilot_id=pilot.id, **values))
+            metric = Metric(pilot_id=pilot.id, **values)
+            session.add(metric)
+            session.flush()
+            record_audit(
+                session=session,
+                actor=actor,
+                entity="metric",
+                entity_id=metric.id,
+                action="create",
+                detail={"pilot": pilot.name, "after": values},
+            )
             n_new += 1
         else:
-            changed = any(getattr(metric, k) != v for k, v in values.items())
+            before = {k: getattr(metric, k) for k in values}
+            changed = before != values
             for k, v in values.items():
                 setattr(metric, k, v)
+            if changed:
+                record_audit(
+                    session=session,
+                    actor=actor,
+                    entity="metric",
+                    entity_id=metric.id,
+                    action="update",
+                    detail={
+                        "pilot": pilot.name,
+                        "before": {k: v for k, v in before.items() if v != values[k]},
+                        "after": {k: v for k, v in values.items() if v != before[k]},
+                    },
+                )
             n_upd += int(changed)
     session.flush()
     return SaveResult(pilot.id, created, n_new, n_upd)
@@ -346,10 +398,12 @@ def set_stage(*, session: Session, actor: str, pilot_id: int, stage: str, note: 
     """Move a pilot to ``stage``, recording a :class:`StageEvent`.
 
     Raises:
+        PermissionDenied: the actor is not an admin.
         StoreError: unknown pilot or stage.
     """
     from metrics.models import Stage
 
+    require_role(session=session, actor=actor, needed=Role.admin, action="changing a stage")
     try:
         new = Stage(stage).value
     except ValueError:
@@ -487,10 +541,12 @@ def write_measurements(
         reason: stored on every revision (e.g. "import helpdesk.csv").
 
     Raises:
+        PermissionDenied: the actor is not an editor or admin.
         StoreError: any row fails :func:`check_measurement_rows`, or another writer
             changed one of the existing values meanwhile (optimistic concurrency on
             ``version``); the caller must roll back, nothing is committed.
     """
+    require_role(session=session, actor=actor, needed=Role.editor, action="writing measurements")
     if rows.empty:
         return WriteCounts()
     rows = rows.copy()
@@ -674,7 +730,11 @@ def delete_measurement(
 
     Returns:
         True when a value was deleted, False when there was none.
+
+    Raises:
+        PermissionDenied: the actor is not an editor or admin.
     """
+    require_role(session=session, actor=actor, needed=Role.editor, action="deleting a measurement")
     m = session.exec(
         select(Measurement).where(Measurement.metric_id == metric_id, Measurement.week == week)
     ).first()
@@ -764,6 +824,7 @@ def summary_inputs(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 __all__ = [
+    "PermissionDenied",
     "SaveResult",
     "StoreError",
     "WriteCounts",

@@ -17,7 +17,8 @@ from metrics.db import init_db, make_engine
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 PG_URL = os.environ.get("PILOTGATE_TEST_POSTGRES_URL", "")
-PG_SCHEMA = "pilotgate_test"
+#: One schema per test process, so several pytest runs can share the database.
+PG_SCHEMA = f"pilotgate_test_{os.getpid()}"
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
@@ -42,6 +43,17 @@ def fresh_engine(backend: str, tmp_path: Path) -> Engine:
         engine = make_engine(_pg_url())
     init_db(engine)
     return engine
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_pg_schema() -> Iterator[None]:
+    """Drop this process's PostgreSQL test schema when the run ends."""
+    yield
+    if PG_URL:
+        admin = sa.create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -6,7 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from metrics.db import init_db, schema_revision
+from metrics.db import head_revision, init_db, schema_revision
+from tests.conftest import PG_SCHEMA
 
 
 def test_migrated_schema_matches_the_models(engine):
@@ -19,7 +20,7 @@ def test_migrated_schema_matches_the_models(engine):
 def test_init_db_is_idempotent(engine):
     init_db(engine)
     init_db(engine)
-    assert schema_revision(engine) == "0001"
+    assert schema_revision(engine) == head_revision() == "0002"
 
 
 def test_processes_starting_at_once_migrate_once(engine, tmp_path):
@@ -35,8 +36,8 @@ def test_processes_starting_at_once_migrate_once(engine, tmp_path):
     else:
         url = engine.url.render_as_string(hide_password=False)
         with engine.begin() as conn:  # empty the schema again
-            conn.execute(text("DROP SCHEMA pilotgate_test CASCADE"))
-            conn.execute(text("CREATE SCHEMA pilotgate_test"))
+            conn.execute(text(f"DROP SCHEMA {PG_SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
     engine.dispose()
     code = "from metrics.cli import main; main()"
     procs = [
@@ -50,4 +51,4 @@ def test_processes_starting_at_once_migrate_once(engine, tmp_path):
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
-    assert all("at schema revision 0001" in out for out, _ in outs)
+    assert all("at schema revision 0002" in out for out, _ in outs)
