@@ -16,7 +16,9 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from metrics import service, store
+from metrics.access import allowed, role_of
 from metrics.db import DatabaseError, init_db, make_engine, safe_url, session_scope
+from metrics.models import Role
 from metrics.settings import get_settings
 
 #: How long a cached read may live even when nothing changed (seconds).
@@ -49,6 +51,20 @@ def get_engine() -> Engine:
 def current_actor() -> str:
     """The name recorded on writes (sign-in comes later: ``Settings.actor`` for now)."""
     return get_settings().actor
+
+
+def current_role() -> Role | None:
+    """The current user's role, read fresh (``metrics.access.role_of``); None = no rights.
+
+    Pages use it only to hide what the role cannot do; the store checks again on write.
+    """
+    with session_scope(get_engine()) as s:
+        return role_of(s, current_actor())
+
+
+def can(needed: Role) -> bool:
+    """True when the current user's role includes ``needed`` (for hiding controls)."""
+    return allowed(current_role(), needed)
 
 
 def data_version() -> tuple:
