@@ -68,7 +68,8 @@ def test_pilot_and_metrics_round_trip(session):
 
 
 def test_save_pilot_updates_by_name_and_records_stage_change(session):
-    make_pilot(session)
+    # discovery -> pilot: a move without a stage gate (production needs a go decision)
+    make_pilot(session, stage="discovery")
     session.commit()
     res = store.save_pilot(
         session=session,
@@ -76,7 +77,7 @@ def test_save_pilot_updates_by_name_and_records_stage_change(session):
         pilot_in=PilotCreate(
             name="Helpdesk triage assistant",
             vendor="Other",
-            stage="production",
+            stage="pilot",
             start_date=W1,
             decision_date=date(2012, 7, 1),
         ),
@@ -88,7 +89,7 @@ def test_save_pilot_updates_by_name_and_records_stage_change(session):
     m = store.metrics_frame(session)
     assert m.set_index("key").at["resolution_time", "target"] == 70.0
     ev = store.stage_events_frame(session, pilot_id=res.pilot_id)
-    assert list(ev["to_stage"]) == ["pilot", "production"]
+    assert list(ev["to_stage"]) == ["discovery", "pilot"]
     assert ev["by"].iloc[1] == "ana"
 
 
@@ -234,12 +235,13 @@ def test_data_version_changes_on_every_write(session):
 
 
 def test_set_stage_validates(session):
-    pid = make_pilot(session)
+    pid = make_pilot(session, stage="discovery")
     with pytest.raises(store.StoreError, match="unknown stage 'live'"):
         store.set_stage(session=session, actor="t", pilot_id=pid, stage="live")
-    store.set_stage(session=session, actor="t", pilot_id=pid, stage="stopped", note="budget")
+    store.set_stage(session=session, actor="t", pilot_id=pid, stage="pilot", note="kick-off")
     session.commit()
-    assert store.pilots_frame(session)["stage"].iloc[0] == "stopped"
+    assert store.pilots_frame(session)["stage"].iloc[0] == "pilot"
+    assert store.stage_events_frame(session, pilot_id=pid)["note"].iloc[-1] == "kick-off"
 
 
 def test_sqlite_runs_in_wal_mode_with_busy_timeout(sqlite_engine):

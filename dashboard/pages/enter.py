@@ -160,7 +160,22 @@ key_base = f"{pilot_id}-{week.isoformat()}"
 gen_key = f"enter-generation-{key_base}"
 generation = int(st.session_state.get(gen_key, 0))
 suffix = f"-v{generation}" if generation else ""
+
+# Optimistic concurrency: a save compares with the version of each value this session
+# last *showed* (the run before the Save click), not with what this run reads: if
+# someone else saved meanwhile, the store refuses and names their value.
+seen_key = f"enter-seen-{key_base}"
+shown_versions: dict[int, int | None] = {
+    int(mid): (int(this.at[int(mid), "version"]) if int(mid) in this.index else None)
+    for mid in metrics[C.METRIC_ID]
+}
+seen_before: dict[int, int | None] = st.session_state.get(seen_key) or {}
+expected_versions = {mid: seen_before.get(mid, v) for mid, v in shown_versions.items()}
+st.session_state[seen_key] = shown_versions
+had_values = any(v is not None for v in (*shown_versions.values(), *expected_versions.values()))
+
 inputs: dict[int, float | None] = {}
+deletes: dict[int, bool] = {}
 with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
     for _, m in metrics.iterrows():
         mid = int(m[C.METRIC_ID])
@@ -205,12 +220,29 @@ with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
                 + (f" — “{ui.md_escape(old_note)}”" if old_note else "")
             )
         c2.caption(f"{now_text}  \nAllowed: {allowed}.")
+        if old is not None or expected_versions[mid] is not None:
+            deletes[mid] = c2.checkbox(
+                "Delete this value",
+                key=f"enter-delete-{pilot_id}-{mid}-{week.isoformat()}{suffix}",
+                help="Removes the value; it stays in its history and can be restored on the "
+                "Pilot page. Needs a reason for the correction.",
+            )
     note = st.text_input(
         "Note (optional)",
         key=f"enter-note-{key_base}{suffix}",
         max_chars=1000,
         help="Stored with every value saved now; empty keeps each value's existing note.",
     )
+    reason = ""
+    if had_values:
+        reason = st.text_input(
+            "Reason for the correction",
+            key=f"enter-reason-{key_base}{suffix}",
+            max_chars=store.MAX_REASON_CHARS,
+            placeholder="e.g. typo: 6.12 typed instead of 61.2",
+            help="Required when you change or delete a value that already exists; kept in "
+            "the value's history (Pilot page, and `pilotgate export revisions`).",
+        )
     b1, b2, _ = st.columns([1, 1, 4])
     preview = b1.form_submit_button("Preview changes", key=f"enter-preview-{key_base}")
     save = b2.form_submit_button("Save", type="primary", key=f"enter-save-{key_base}")
@@ -220,18 +252,47 @@ if not (preview or save):
 
 # ------------------------------------------------------------------ what will change
 entered = {mid: v for mid, v in inputs.items() if v is not None}
-if not entered:
-    st.warning("Nothing entered: type at least one value, then save.")
+to_delete = {mid for mid, ticked in deletes.items() if ticked}
+if not entered and not to_delete:
+    st.warning("Nothing entered: type at least one value (or tick Delete), then save.")
     st.stop()
 
 labels = metrics.set_index(C.METRIC_ID)
 problems: list[str] = []
 unusual: list[str] = []
-rows = []
+corrected: list[str] = []
+planned: list[tuple[str, int, float | None, str]] = []  # (action, metric_id, value, note)
 changes = []
-for mid, value in entered.items():
+for mid in labels.index:
+    mid = int(mid)
+    if mid not in entered and mid not in to_delete:
+        continue
     m = labels.loc[mid]
     unit = m[C.UNIT] or ""
+    shown_label = f"{m[C.LABEL]} ({unit})" if unit else m[C.LABEL]
+    old = _existing(mid)
+    old_note = str(this.at[mid, "note"] or "") if old is not None else ""
+    if mid in to_delete:
+        if mid in entered:
+            problems.append(
+                f"{m[C.LABEL]}: either type a new value or tick Delete this value, not both."
+            )
+            continue
+        if expected_versions[mid] is not None:
+            corrected.append(m[C.LABEL])
+        planned.append(("deleted", mid, None, ""))
+        changes.append(
+            {
+                "Metric": shown_label,
+                "Existing": old,
+                "New": None,
+                "Change": None,
+                "Action": "deleted",
+                "Check": "",
+            }
+        )
+        continue
+    value = entered[mid]
     lo, hi = m["min_value"], m["max_value"]
     if not math.isfinite(value):
         problems.append(f"{m[C.LABEL]}: {value} is not a number.")
@@ -245,8 +306,6 @@ for mid, value in entered.items():
             f"{m[C.LABEL]}: {with_unit(value, unit)} is above the allowed maximum "
             f"{with_unit(hi, unit)}."
         )
-    old = _existing(mid)
-    old_note = str(this.at[mid, "note"] or "") if old is not None else ""
     new_note = note.strip() or old_note
     if old is None:
         action = "created"
@@ -254,6 +313,8 @@ for mid, value in entered.items():
         action = "unchanged"
     else:
         action = "updated"
+        if expected_versions[mid] is not None:  # the form showed a value: a correction
+            corrected.append(m[C.LABEL])
     typical = _typical(mid)
     check = ""
     if typical is not None and typical > 0 and value >= 0:
@@ -261,10 +322,10 @@ for mid, value in entered.items():
         if ratio >= 3 or ratio <= 1 / 3:
             check = f"unusual: {C.fmt_number(ratio)}× the recent median {with_unit(typical, unit)}"
             unusual.append(f"{m[C.LABEL]} {with_unit(value, unit)} ({check})")
-    rows.append({C.METRIC_ID: mid, C.WEEK: week, C.VALUE: float(value), "note": new_note})
+    planned.append((action, mid, float(value), new_note))
     changes.append(
         {
-            "Metric": f"{m[C.LABEL]} ({unit})" if unit else m[C.LABEL],
+            "Metric": shown_label,
             "Existing": old,
             "New": float(value),
             "Change": None if old is None else _difference(float(value), old),
@@ -285,7 +346,7 @@ st.dataframe(
         "Existing": st.column_config.NumberColumn(
             "Existing", help="Empty: no value yet", format="plain"
         ),
-        "New": st.column_config.NumberColumn("New", format="plain"),
+        "New": st.column_config.NumberColumn("New", help="Empty: deleted", format="plain"),
         "Change": st.column_config.NumberColumn("Change", format="%+g"),
     },
 )
@@ -293,6 +354,22 @@ st.dataframe(
 if problems:
     st.error("Not saved. " + " ".join(ui.md_escape(x) for x in problems))
     st.stop()
+reason_text = reason.strip()
+needed = (
+    "A reason for the correction is required: "
+    + ", ".join(ui.md_escape(x) for x in corrected)
+    + f" already {'has' if len(corrected) == 1 else 'have'} a value for {week_text}. "
+    "Type it in **Reason for the correction**, then save."
+)
+needs_reason = bool(corrected) and not reason_text
+# A value someone else changed since this form was shown: the store's refusal (naming
+# their value) comes first, so the reason is checked after the writes (rolled back).
+stale = any(expected_versions[mid] != shown_versions[mid] for _, mid, _, _ in planned)
+if needs_reason and not (save and stale):
+    if save:
+        st.error("Not saved. " + needed)
+        st.stop()
+    st.warning(needed)
 if unusual:
     st.warning(
         "Check for a typo: " + "; ".join(ui.md_escape(u) for u in unusual) + ". "
@@ -302,16 +379,51 @@ if not save:
     st.caption("Nothing is saved yet: press **Save** to write these values.")
     st.stop()
 
+
+class ReasonMissing(Exception):
+    """A correction without a reason, found after the writes: roll them back."""
+
+
+counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+actor = state.current_actor()
 try:
+    # One transaction: every value of the week is written, or none.
     with session_scope(state.get_engine()) as s:
-        counts = store.write_measurements(
-            session=s,
-            actor=state.current_actor(),
-            rows=pd.DataFrame(rows),
-            reason="entered on the Enter page",
-        )
+        for action, mid, value, new_note in planned:
+            if action == "deleted":
+                gone = store.delete_measurement(
+                    session=s,
+                    actor=actor,
+                    metric_id=mid,
+                    week=week,
+                    reason=reason_text,
+                    expected_version=expected_versions[mid],
+                )
+                counts["deleted"] += int(gone)
+                continue
+            written = store.record_measurement(
+                session=s,
+                actor=actor,
+                metric_id=mid,
+                week=week,
+                value=value,
+                note=new_note,
+                reason=reason_text or "entered on the Enter page",
+                expected_version=expected_versions[mid],
+            )
+            counts["created"] += written.created
+            counts["updated"] += written.updated
+            counts["unchanged"] += written.unchanged
+        if needs_reason:
+            raise ReasonMissing  # rolls the writes back
+except ReasonMissing:
+    st.error("Not saved. " + needed)
+    st.stop()
 except store.StoreError as exc:
     st.error(f"Not saved: {ui.md_escape(exc)}")
+    st.stop()
+except sa.exc.IntegrityError:
+    st.error("Not saved: someone saved this week at the same moment. Reload and try again.")
     st.stop()
 except sa.exc.OperationalError:
     st.error("Not saved: the database is busy or unreachable. Try again in a moment.")
@@ -319,13 +431,20 @@ except sa.exc.OperationalError:
 
 state.after_write()
 saved = (
-    f"Saved {week_text} for {pilot_row[C.PILOT]}: {counts.created} created, "
-    f"{counts.updated} updated, {counts.unchanged} unchanged."
+    f"Saved {week_text} for {ui.md_escape(pilot_row[C.PILOT])}: {counts['created']} created, "
+    f"{counts['updated']} updated, {counts['unchanged']} unchanged"
+    + (f", {counts['deleted']} deleted" if counts["deleted"] else "")
+    + "."
 )
 if unusual:
-    ui.flash(saved + " Please double-check: " + "; ".join(unusual) + ".", "warning")
+    ui.flash(
+        saved + " Please double-check: " + "; ".join(ui.md_escape(u) for u in unusual) + ".",
+        "warning",
+    )
 else:
     ui.flash(saved)
-# Empty the form: the saved values now show as "Now: …" next to each field.
+# Empty the form: the saved values now show as "Now: …" next to each field, and the
+# next form is built from them (not from the versions shown before this save).
 st.session_state[gen_key] = generation + 1
+st.session_state.pop(seen_key, None)
 st.rerun()
