@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test install lint format bench screenshot clean-db
+.PHONY: run test install lint format bench screenshot clean-db backup restore
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "PilotGate needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -47,3 +47,15 @@ screenshot: install
 
 clean-db:
 	rm -f pilotgate.db pilotgate.db-wal pilotgate.db-shm
+
+## backup: back up the database (PILOTGATE_DATABASE_URL, default pilotgate.db) into
+## backups/ and check it by restoring it into a scratch database (docs/operations.md)
+backup: install
+	@mkdir -p backups
+	$(BIN)/python scripts/backup.py --check backups
+
+## restore: make restore BACKUP=backups/FILE restores into PILOTGATE_DATABASE_URL,
+## which must name a fresh, empty database (a database with tables is refused)
+restore: install
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/pilotgate-....db" >&2; exit 2; }
+	$(BIN)/python scripts/restore.py "$(BACKUP)"

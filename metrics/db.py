@@ -79,6 +79,9 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
             cur.close()
 
         return engine
+    # Named in pg_stat_activity (docs/operations.md counts connections by it), unless
+    # the URL names itself (?application_name=...).
+    connect_args = {} if "application_name" in parsed.query else {"application_name": "pilotgate"}
     try:
         return sa.create_engine(
             parsed,
@@ -87,6 +90,7 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
             pool_timeout=settings.pool_timeout_s,
             pool_pre_ping=True,
             pool_recycle=1800,
+            connect_args=connect_args,
         )
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise DatabaseError(f"cannot use database URL {safe_url(url)}: {exc}") from None
