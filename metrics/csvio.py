@@ -2,20 +2,39 @@
 
 DESIGN §6 and §7. Importing is all-or-nothing: a file is parsed and validated
 completely first, every wrong row is reported (line number, column, reason) and
-nothing is written; only a clean file is written, in one call to the store.
+nothing is written; only a clean file is written, in one call to the store. A file
+that would change stored values is written only when the caller says so
+(``update=True``; the CLI's ``--update``, the Import page's confirmation).
 
-Reading rules (strict, nothing is coerced silently):
+Reading rules (strict, nothing is coerced silently; ``docs/import-formats.md`` tells
+users the same):
 
 * bytes are decoded as UTF-8 (with or without a byte-order mark); ``str`` is taken
-  as is (a leading BOM is dropped). Only comma-separated files are read.
+  as is (a leading BOM is dropped).
+* Measurements files: the field delimiter -- comma, semicolon or tab -- is detected
+  (:func:`_detect_delimiter`: ``csv.Sniffer``, checked against the header); an Excel
+  ``sep=;`` first line names it and is skipped. Pilot definition files are
+  comma-separated.
 * Header names are case-insensitive and trimmed. Entirely blank lines (or lines of
-  only commas) are skipped; line numbers are physical lines of the file (header =
+  only delimiters) are skipped; line numbers are physical lines of the file (header =
   line 1 when it is the first line): a record's line is the line it starts on, and
-  a quoted field holding a newline counts its lines too.
+  a quoted field holding a newline counts its lines too. In a measurements file a
+  line that repeats the header is skipped and reported as a notice.
+* Fields may be quoted (also after spaces that follow the delimiter); spaces around
+  pilot, metric, week and value cells are dropped.
 * A row with more fields than the header is an error unless the extra fields are
-  empty (trailing commas); a row with fewer fields is an error.
-* Numbers: dot decimal, optional sign and exponent, optional surrounding spaces;
-  ``nan``, ``inf``, ``1,234`` and ``12,5`` are errors, an empty value is never 0.
+  empty (trailing delimiters); a row with fewer fields is an error.
+* Measurement values (:func:`_parse_values`): decimal dot or decimal comma, thousands
+  separators (the other mark, or spaces) in groups of three, a percent sign on a
+  metric whose unit is ``%`` (``12,5 %`` is 12.5, never 0.125). The decimal
+  separator is decided once for the whole file; a number that reads two ways
+  (``1,234``) without a declared separator is refused with a question to the user
+  (``decimal="dot"|"comma"``). ``nan``, ``inf`` and an empty value are errors; an
+  empty value is never 0.
+* Weeks: ISO week labels (``2012-W03``) and ISO dates always; ``YYYY/MM/DD``; day and
+  month dates (``18/01/2012``) decided once for the whole column -- when every such
+  date reads both ways the user is asked (``date_format="dmy"|"mdy"``).
+* Numbers in pilot definition files: dot decimal, optional sign and exponent.
 * Formula neutralisation is symmetric: :func:`to_csv_text` prefixes ``'`` to a text
   cell that starts with ``= + - @ \\t \\r``, or with one or more ``'`` followed by
   one of those (so text that already looks neutralised stays distinguishable); the
@@ -48,19 +67,21 @@ import difflib
 import io
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from metrics import computations as C
 from metrics import store
-from metrics.isoweek import WeekError, parse_week, week_labels
+from metrics.isoweek import WeekError, monday_of, parse_week, week_labels
 from metrics.models import (
     CONTROL_CHARS_RE,
     EARLIEST_DATE,
@@ -71,12 +92,22 @@ from metrics.models import (
 
 __all__ = [
     "ACTION_COL",
+    "CHANGE_COLUMNS",
+    "DATE_DMY",
+    "DATE_FORMATS",
+    "DATE_MDY",
+    "DECIMALS",
+    "DECIMAL_COMMA",
+    "DECIMAL_DOT",
+    "DELIMITER_NAMES",
     "EXPORT_COLUMNS",
     "FORMULA_TRIGGERS",
     "LINE_COL",
     "METRIC_COL",
     "METRIC_ID_COL",
     "NOTE_COL",
+    "OLD_NOTE_COL",
+    "OLD_VALUE_COL",
     "PILOT_COL",
     "PILOT_CSV_COLUMNS",
     "REPORT_COLUMNS",
@@ -85,6 +116,7 @@ __all__ = [
     "WEEK_LABEL_COL",
     "ImportReport",
     "PilotImportReport",
+    "Progress",
     "RowError",
     "export_measurements_frame",
     "import_measurements",
@@ -105,6 +137,8 @@ LINE_COL = "line"
 WEEK_LABEL_COL = "week_label"
 METRIC_ID_COL = C.METRIC_ID  # "metric_id"
 ACTION_COL = "action"
+OLD_VALUE_COL = "old_value"
+OLD_NOTE_COL = "old_note"
 
 #: Long-form measurement columns: required ones, then the optional note.
 LONG_REQUIRED = (PILOT_COL, METRIC_COL, WEEK_COL, VALUE_COL)
@@ -124,10 +158,45 @@ REPORT_COLUMNS = [
     METRIC_ID_COL,
     ACTION_COL,
 ]
+#: Columns of :attr:`ImportReport.changes` (stored values a write would overwrite).
+CHANGE_COLUMNS = [
+    LINE_COL,
+    PILOT_COL,
+    METRIC_COL,
+    WEEK_COL,
+    WEEK_LABEL_COL,
+    METRIC_ID_COL,
+    OLD_VALUE_COL,
+    VALUE_COL,
+    OLD_NOTE_COL,
+    NOTE_COL,
+]
 #: Columns of :func:`export_measurements_frame` (the long form), in order.
 EXPORT_COLUMNS = [PILOT_COL, METRIC_COL, WEEK_COL, VALUE_COL, NOTE_COL]
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
+
+#: Field delimiters of a measurements CSV (detected), with their names for people.
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+#: Decimal separators of measurement values (``decimal=`` of the readers).
+DECIMAL_DOT, DECIMAL_COMMA = "dot", "comma"
+DECIMALS = (DECIMAL_DOT, DECIMAL_COMMA)
+_DECIMAL_MARK = {DECIMAL_DOT: ".", DECIMAL_COMMA: ","}
+#: The decimal separator a delimiter implies when the values do not tell: a comma file
+#: cannot hold an unquoted decimal comma; semicolon files are what spreadsheets in
+#: decimal-comma locales write. Tab files imply nothing.
+_DEFAULT_DECIMAL = {",": DECIMAL_DOT, ";": DECIMAL_COMMA}
+#: Day/month order of non-ISO dates (``date_format=`` of the readers).
+DATE_DMY, DATE_MDY = "dmy", "mdy"
+DATE_FORMATS = (DATE_DMY, DATE_MDY)
+_DATE_WORDS = {DATE_DMY: "day-first", DATE_MDY: "month-first"}
+#: The unit of metrics whose values may carry a percent sign.
+PERCENT_UNIT = "%"
+
+#: ``progress(fraction 0..1, text)``: called while a large file is read and written.
+Progress = Callable[[float, str], None]
+#: How often (records) the reader reports progress.
+_PROGRESS_EVERY = 5000
 
 #: Pilot definitions CSV columns (DESIGN §7), then the optional extras.
 PILOT_CSV_COLUMNS = [
@@ -174,15 +243,36 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NEEDS_QUOTE_RE = re.compile(r"^'*[=+\-@\t\r]")
 _ESCAPED_RE = r"^'+[=+\-@\t\r]"
 
+#: Numbers of the pilot definitions CSV: dot decimal, optional sign and exponent.
 NUMBER_RE = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 _NUMBER = re.compile(NUMBER_RE)
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _INT = re.compile(r"^[+]?\d+$")
 #: Non-ISO dates: day and month (either order) then a four-digit year.
 _DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+#: Year first with slashes or dots (2012/01/18): unambiguous, always year-month-day.
+_YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
+
+# Measurement values, matched with pyarrow (RE2: linear time, no backreferences).
+# Written here rather than taken from pandas/locale: pandas.read_csv(decimal=,
+# thousands=) and locale.atof accept "1,234" silently under whichever convention
+# they are given, and neither knows percent signs; PilotGate must instead see that
+# a cell reads two ways and ask. Each cell is matched against both conventions:
+_SPACES = "[ \\x{00a0}\\x{2009}\\x{202f}]"  # space, no-break, thin, narrow no-break
+_EXP = r"(?:[eE][+-]?\d+)?"
+#: Dot decimal, no grouping ("61.2", "+5", ".5", "1e-5"); plain integers too.
+_DOT_PLAIN = rf"^[+-]?(?:\d+(?:\.\d*)?|\.\d+){_EXP}$"
+#: Comma decimal, no grouping ("61,2", ",5").
+_COMMA_PLAIN = rf"^[+-]?(?:\d+(?:,\d*)?|,\d+){_EXP}$"
+#: Thousands grouped in threes by commas or spaces, dot decimal ("1,234.5", "1 234").
+_DOT_GROUPED = rf"^[+-]?[1-9]\d{{0,2}}(?:(?:,\d{{3}})+|(?:{_SPACES}\d{{3}})+)(?:\.\d*)?$"
+#: Thousands grouped in threes by dots or spaces, comma decimal ("1.234,5", "1 234").
+_COMMA_GROUPED = rf"^[+-]?[1-9]\d{{0,2}}(?:(?:\.\d{{3}})+|(?:{_SPACES}\d{{3}})+)(?:,\d*)?$"
+#: What to remove before reading a cell with a decimal dot / a decimal comma.
+_DOT_GROUP_MARKS = "[, \\x{00a0}\\x{2009}\\x{202f}]"
+_COMMA_GROUP_MARKS = "[. \\x{00a0}\\x{2009}\\x{202f}]"
 
 NOTE_MAX = 1000  # models.MeasurementBase.note max_length
-
 
 # =========================================================================== reports
 
@@ -216,6 +306,10 @@ def _errors_line(n: int) -> str:
     return f"{n} error{'s' if n != 1 else ''}, nothing written"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 def _empty_rows() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -230,6 +324,10 @@ def _empty_rows() -> pd.DataFrame:
             ACTION_COL: pd.Series([], dtype=object),
         }
     )
+
+
+def _empty_changes() -> pd.DataFrame:
+    return _changes_frame(_empty_rows().assign(**{OLD_VALUE_COL: 0.0, OLD_NOTE_COL: ""}))
 
 
 class _Report:
@@ -251,14 +349,33 @@ class ImportReport(_Report):
         rows: the parsed, valid rows, in file order: line (int64, the physical line),
             pilot, metric (object: the pilot's name, the metric key), week (object:
             ``datetime.date`` of the Monday), week_label (object, ``YYYY-Www``),
-            value (float64, the metric's unit), note (object), metric_id (int64),
-            action (object: ``create`` | ``update`` | ``unchanged`` compared with the
-            stored values). An empty frame with these columns when there are errors.
+            value (float64, the metric's unit; a percent value in percentage points),
+            note (object), metric_id (int64), action (object: ``create`` |
+            ``update`` | ``unchanged`` compared with the stored values). An empty
+            frame with these columns when there are errors.
         errors: every problem found, sorted by line (file-level ones first).
         form: ``long`` | ``wide`` | ``""`` when the header fits neither.
-        created, updated, unchanged: what was written, or (dry run / parse only)
-            what would be written.
+        created, updated, unchanged: what was written, or (dry run, parse only,
+            refused) what would be written.
         written: True once the rows were handed to the store.
+        notices: things the reader did that the user should know but that are not
+            errors (a repeated header line skipped), sorted by line.
+        changes: the rows whose action is ``update``, with what is stored now
+            (:data:`CHANGE_COLUMNS`: line, pilot, metric, week, week_label,
+            metric_id, old_value, value, old_note, note); empty when nothing
+            stored would change.
+        needs_confirmation: True when nothing was written because stored values
+            would change and the caller did not allow it (``update=False``):
+            ``changes`` lists them. ``ok`` is then False.
+        delimiter: the field delimiter read (``,`` ``;`` or tab).
+        decimal: the decimal separator the values were read with (``dot`` |
+            ``comma``), ``""`` when no value has a decimal or thousands separator.
+        date_format: how non-ISO dates were read (``dmy`` | ``mdy``), ``""`` when
+            the file has none.
+        ask_decimal, ask_date_format: the file reads two ways and the user must
+            choose (the decimal separator; day-first or month-first); ``errors``
+            holds the question, with the line where it arises.
+        reason: the revision reason the rows were (or would be) written with.
     """
 
     rows: pd.DataFrame
@@ -268,19 +385,56 @@ class ImportReport(_Report):
     updated: int = 0
     unchanged: int = 0
     written: bool = False
+    notices: list[RowError] = field(default_factory=list)
+    changes: pd.DataFrame = field(default_factory=_empty_changes)
+    needs_confirmation: bool = False
+    delimiter: str = ","
+    decimal: str = ""
+    date_format: str = ""
+    ask_decimal: bool = False
+    ask_date_format: bool = False
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has no errors and was not refused for want of a
+        confirmation (see ``needs_confirmation``)."""
+        return not self.errors and not self.needs_confirmation
 
     def summary_line(self) -> str:
         """One line for a person, e.g. ``50 rows: 48 created, 2 updated, 0 unchanged``
-        (with `` (dry run, nothing written)`` when nothing was written), or
-        ``3 errors, nothing written``."""
+        (with `` (dry run, nothing written)`` when nothing was written), ``3 errors,
+        nothing written``, or when refused ``... nothing written: 2 stored values
+        would change and the overwrite was not confirmed``."""
         if self.errors:
             return _errors_line(len(self.errors))
         n = len(self.rows)
         text = (
-            f"{n} row{'s' if n != 1 else ''}: {self.created} created, "
+            f"{_plural(n, 'row')}: {self.created} created, "
             f"{self.updated} updated, {self.unchanged} unchanged"
         )
+        if self.needs_confirmation:
+            n = len(self.changes)
+            return (
+                f"{text}; nothing written: {_plural(n, 'stored value')} would change "
+                "and the overwrite was not confirmed"
+            )
         return text if self.written else text + " (dry run, nothing written)"
+
+    def change_lines(self) -> list[str]:
+        """One line per stored value that would change, in file order, e.g.
+        ``line 3: Helpdesk triage assistant, resolution_time, 2012-W02: 90 -> 85.5``
+        (with ``; note '' -> 'typo fixed'`` when the note changes too)."""
+        out = []
+        for c in self.changes.itertuples(index=False):
+            text = (
+                f"line {c.line}: {c.pilot}, {c.metric}, {c.week_label}: "
+                f"{_num_text(c.old_value)} -> {_num_text(c.value)}"
+            )
+            if c.old_note != c.note:
+                text += f"; note {c.old_note!r} -> {c.note!r}"
+            out.append(text)
+        return out
 
 
 @dataclass
@@ -329,6 +483,8 @@ class _Table:
     display: list[str]  # trimmed, as written
     lines: list[int] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
+    delimiter: str = ","
+    notices: list[RowError] = field(default_factory=list)
 
     def column(self, j: int) -> list[str]:
         return [r[j] for r in self.rows]
@@ -364,19 +520,120 @@ def _fmt_names(names: Iterable[str]) -> str:
     return ", ".join(names) or "none"
 
 
-def _read_table(data: bytes | str) -> tuple[_Table, list[RowError]]:
+_SEP_LINE = re.compile(r"^sep=([,;\t])\r?$", re.IGNORECASE)
+#: Lines given to csv.Sniffer (it reads a sample, not the file).
+_SNIFF_LINES = 50
+
+
+def _detect_delimiter(text: str) -> tuple[str, bool]:
+    """The field delimiter of a measurements file, and whether line 1 is ``sep=X``.
+
+    ``csv.Sniffer`` guesses from a sample of the first lines (restricted to comma,
+    semicolon and tab). Its guess is checked against the header, which must name
+    ``pilot`` and ``week`` in both forms: when the sniffer fails (e.g. a one-row
+    file) or is misled (e.g. notes full of commas in a semicolon file), the
+    delimiter that splits the header into those names wins. An Excel ``sep=X``
+    first line names the delimiter outright.
+    """
+    head = text[: 1 << 16]
+    first = head.partition("\n")[0]
+    m = _SEP_LINE.match(first)
+    if m:
+        return m.group(1), True
+    lines = [ln for ln in head.splitlines() if ln.strip()][:_SNIFF_LINES]
+    if not lines:
+        return ",", False
+    fits = []
+    for d in DELIMITER_NAMES:
+        try:
+            names = {c.strip().lower() for c in next(csv.reader([lines[0]], delimiter=d))}
+        except (csv.Error, StopIteration):
+            continue
+        if {PILOT_COL, WEEK_COL} <= names:
+            fits.append(d)
+    try:
+        sniffed = csv.Sniffer().sniff("\n".join(lines), delimiters="".join(DELIMITER_NAMES))
+        guess: str | None = sniffed.delimiter
+    except csv.Error:
+        guess = None
+    if guess is not None and (guess in fits or not fits):
+        return guess, False
+    return (fits[0] if fits else ","), False
+
+
+def _read_table(
+    data: bytes | str, *, measurements: bool = False, progress: Progress | None = None
+) -> tuple[_Table, list[RowError]]:
     """CSV text -> header and records with their physical line numbers.
 
     Rows with the wrong number of fields are reported and left out (trailing empty
-    fields beyond the header are allowed). Raises _FileError when nothing can be read.
+    fields beyond the header are allowed). With ``measurements`` the delimiter is
+    detected and repeated header lines are skipped (as notices); otherwise the file
+    is comma-separated. Raises _FileError when nothing can be read.
     """
     text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    delimiter, sep_line = _detect_delimiter(text) if measurements else (",", False)
+    # A quoted field after spaces (`a, "b, c"`) needs skipinitialspace, which would
+    # also drop leading spaces of unquoted notes; so it is used only when the file
+    # needs it (PilotGate's own exports never do).
+    spaced_quote = '"' in text and re.search(
+        rf"(?:^|{re.escape(delimiter)})[ \t]+\"", text, re.MULTILINE
+    )
+    try:
+        table, errors = _read_records(text, delimiter, sep_line, False, progress)
+        problems = _split_problems(table, errors) if spaced_quote else 0
+    except _FileError:
+        if not spaced_quote:
+            raise
+        table, errors, problems = None, [], math.inf
+    if problems:  # read again skipping spaces before quotes; keep the better reading
+        second = _read_records(text, delimiter, sep_line, True, progress)
+        if _split_problems(*second) < problems:
+            table, errors = second
+    if table is None or (not table.rows and not errors):
+        raise _FileError("no rows")
+    table.delimiter = delimiter
+    if measurements:
+        _drop_repeated_headers(table)
+        if not table.rows and not errors:
+            raise _FileError("no rows")
+    return table, errors
+
+
+def _split_problems(table: _Table | None, errors: list[RowError]) -> int:
+    """Signs that quoted fields were split: field-count errors, and cells that start
+    with spaces and a quote."""
+    if table is None:
+        return 0
+    cells = sum(
+        1 for r in table.rows for c in r if c[:1] in (" ", "\t") and c.lstrip(" \t")[:1] == '"'
+    )
+    return len(errors) + cells
+
+
+def _read_records(
+    text: str,
+    delimiter: str,
+    sep_line: bool,
+    skipinitialspace: bool,
+    progress: Progress | None,
+) -> tuple[_Table | None, list[RowError]]:
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        strict=True,
+        skipinitialspace=skipinitialspace,
+    )
     table: _Table | None = None
     errors: list[RowError] = []
     ncols = 0
     prev = 0
+    total = text.count("\n") + 1 if progress is not None else 0
+    countdown = _PROGRESS_EVERY
     try:
+        if sep_line:
+            next(reader, None)
+            prev = reader.line_num
         for rec in reader:
             start = prev + 1
             prev = reader.line_num
@@ -386,6 +643,10 @@ def _read_table(data: bytes | str) -> tuple[_Table, list[RowError]]:
                 table = _header(start, rec)
                 ncols = len(table.names)
                 continue
+            countdown -= 1
+            if not countdown and progress is not None:
+                countdown = _PROGRESS_EVERY
+                progress(0.5 * prev / total, f"Reading line {prev:,} of {total:,}")
             n = len(rec)
             if n != ncols:
                 if n > ncols and not any(c.strip() for c in rec[ncols:]):
@@ -395,8 +656,8 @@ def _read_table(data: bytes | str) -> tuple[_Table, list[RowError]]:
                         RowError(
                             start,
                             None,
-                            f"{n} fields but the header has {ncols} columns"
-                            " (quote a value that contains a comma)",
+                            f"{n} fields but the header has {ncols} columns (quote a "
+                            f"value that contains a {DELIMITER_NAMES[delimiter]})",
                         )
                     )
                     continue
@@ -408,10 +669,32 @@ def _read_table(data: bytes | str) -> tuple[_Table, list[RowError]]:
             table.lines.append(start)
             table.rows.append(rec)
     except csv.Error as exc:
-        raise _FileError(f"not readable as CSV: {exc}", line=prev + 1) from None
-    if table is None or (not table.rows and not errors):
-        raise _FileError("no rows")
+        reason = f"not readable as CSV: {exc}"
+        if "expected after" in str(exc):
+            reason += " (a quoted cell must end at its closing quote: nothing may follow it)"
+        raise _FileError(reason, line=prev + 1) from None
     return table, errors
+
+
+def _drop_repeated_headers(table: _Table) -> None:
+    """Skip data lines that repeat the header (files pasted together); each is noted."""
+    first = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(table.column(0), pa.string())))
+    candidates = np.flatnonzero(pc.equal(first, table.names[0]).to_numpy(zero_copy_only=False))
+    drop = [i for i in candidates if [c.strip().lower() for c in table.rows[i]] == table.names]
+    if not drop:
+        return
+    for i in drop:
+        table.notices.append(
+            RowError(
+                table.lines[i],
+                None,
+                f"the header is repeated here (as on line {table.header_line}): line skipped",
+            )
+        )
+    keep = np.ones(len(table.rows), dtype=bool)
+    keep[drop] = False
+    table.rows = [r for r, k in zip(table.rows, keep, strict=True) if k]
+    table.lines = [ln for ln, k in zip(table.lines, keep, strict=True) if k]
 
 
 def _header(line: int, rec: list[str]) -> _Table:
@@ -466,19 +749,45 @@ def _today() -> date:
 # =========================================================================== measurements
 
 
+@dataclass
+class _Reading:
+    """How one measurements file is read: the caller's choices in, the decisions out."""
+
+    delimiter: str = ","
+    decimal: str | None = None  # chosen by the user, else decided from the file
+    date_format: str | None = None  # likewise
+    decimal_used: str = ""
+    date_format_used: str = ""
+    ask_decimal: bool = False
+    ask_date_format: bool = False
+
+
 def parse_measurements_csv(
-    data: bytes | str, metrics: pd.DataFrame, *, existing: pd.DataFrame | None = None
+    data: bytes | str,
+    metrics: pd.DataFrame,
+    *,
+    existing: pd.DataFrame | None = None,
+    decimal: str | None = None,
+    date_format: str | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Parse and validate a measurements CSV (long or wide form) without touching a database.
 
     Args:
-        data: the file's bytes (UTF-8, BOM optional) or its text.
+        data: the file's bytes (UTF-8, BOM optional) or its text; comma, semicolon or
+            tab separated (detected).
         metrics: :func:`metrics.store.metrics_frame` -- columns metric_id (int64),
-            pilot, key, label (object), min_value, max_value (float64, NaN = open);
-            other columns are ignored.
+            pilot, key, label, unit (object), min_value, max_value (float64, NaN =
+            open); other columns are ignored (no ``unit`` column: no percent signs).
         existing: :func:`metrics.store.measurements_frame` -- columns metric_id,
             week (datetime64 Monday), value (float64), note -- used to classify each
-            row as create / update / unchanged. None: every row counts as ``create``.
+            row as create / update / unchanged and to list the ``changes``. None:
+            every row counts as ``create``.
+        decimal: ``"dot"`` | ``"comma"``: the decimal separator of the values, as the
+            user declared it; None: decided from the file (see ``docs/import-formats.md``).
+        date_format: ``"dmy"`` | ``"mdy"``: how to read dates like ``03/04/2026``;
+            None: decided from the whole column, or asked.
+        progress: called with (fraction 0..1, text) while reading and checking.
 
     Returns:
         An :class:`ImportReport`; ``written`` is False and the counts are what a write
@@ -488,11 +797,18 @@ def parse_measurements_csv(
 
     Raises:
         TypeError: ``data`` is neither bytes nor str (a programming error).
+        ValueError: ``decimal`` or ``date_format`` is not one of the values above.
     """
+    if decimal is not None and decimal not in DECIMALS:
+        raise ValueError(f"decimal must be one of {DECIMALS}, not {decimal!r}")
+    if date_format is not None and date_format not in DATE_FORMATS:
+        raise ValueError(f"date_format must be one of {DATE_FORMATS}, not {date_format!r}")
     try:
-        table, errors = _read_table(data)
+        table, errors = _read_table(data, measurements=True, progress=progress)
     except _FileError as exc:
         return ImportReport(_empty_rows(), [exc.error], "")
+    reading = _Reading(table.delimiter, decimal, date_format)
+    meta = {"notices": table.notices, "delimiter": table.delimiter}
     names = set(table.names)
     if METRIC_COL in names or VALUE_COL in names:
         form = "long"
@@ -502,6 +818,7 @@ def parse_measurements_csv(
                 form,
                 f"missing required column{'s' if len(missing) > 1 else ''} "
                 f"{', '.join(missing)} (found: {_fmt_names(table.display)})",
+                meta,
             )
         unknown = [
             RowError(
@@ -514,12 +831,12 @@ def parse_measurements_csv(
             if name not in LONG_REQUIRED + LONG_OPTIONAL
         ]
         if unknown:
-            return ImportReport(_empty_rows(), unknown, form)
+            return ImportReport(_empty_rows(), unknown, form, **meta)
     elif PILOT_COL in names and WEEK_COL in names:
         form = "wide"
         if len(names) == 2:
             return _header_failure(
-                form, "no metric columns: the wide form is pilot, week, <metric key>, ..."
+                form, "no metric columns: the wide form is pilot, week, <metric key>, ...", meta
             )
     else:
         missing = [c for c in LONG_REQUIRED if c not in names]
@@ -527,14 +844,25 @@ def parse_measurements_csv(
             "",
             f"missing required columns {', '.join(missing)} (found: "
             f"{_fmt_names(table.display)}); expected pilot, metric, week, value[, note] "
-            f"(long form) or pilot, week, <metric key>, ... (wide form)" + _semicolon_hint(table),
+            f"(long form) or pilot, week, <metric key>, ... (wide form)",
+            meta,
         )
 
+    if progress is not None:
+        progress(0.5, f"Checking {_plural(len(table.rows), 'row')}")
     out: dict[str, pd.DataFrame] = {}
-    errors.extend(_validate(table, form, metrics, existing, out))
+    errors.extend(_validate(table, form, metrics, existing, out, reading, progress))
     errors = _sorted_errors(errors)
+    meta.update(
+        decimal=reading.decimal_used,
+        date_format=reading.date_format_used,
+        ask_decimal=reading.ask_decimal,
+        ask_date_format=reading.ask_date_format,
+    )
+    if progress is not None:
+        progress(1.0, "Checked")
     if errors:
-        return ImportReport(_empty_rows(), errors, form)
+        return ImportReport(_empty_rows(), errors, form, **meta)
     rows: pd.DataFrame = out["rows"]
     counts = rows[ACTION_COL].value_counts()
     return ImportReport(
@@ -544,11 +872,13 @@ def parse_measurements_csv(
         created=int(counts.get(CREATE, 0)),
         updated=int(counts.get(UPDATE, 0)),
         unchanged=int(counts.get(UNCHANGED, 0)),
+        changes=out["changes"],
+        **meta,
     )
 
 
-def _header_failure(form: str, reason: str) -> ImportReport:
-    return ImportReport(_empty_rows(), [RowError(None, None, reason)], form)
+def _header_failure(form: str, reason: str, meta: dict) -> ImportReport:
+    return ImportReport(_empty_rows(), [RowError(None, None, reason)], form, **meta)
 
 
 def _sorted_errors(errors: list[RowError]) -> list[RowError]:
@@ -585,8 +915,10 @@ def _validate(
     metrics: pd.DataFrame,
     existing: pd.DataFrame | None,
     out: dict,
+    reading: _Reading,
+    progress: Progress | None = None,
 ) -> list[RowError]:
-    """Validate every record; on success put the rows frame into ``out['rows']``."""
+    """Validate every record; on success put the rows and changes frames into ``out``."""
     err = _Errors()
     pos = {name: j for j, name in enumerate(table.names)}
     disp = {name: table.display[j] for j, name in enumerate(table.names)}
@@ -615,7 +947,7 @@ def _validate(
 
     week_missing = rec[WEEK_COL] == ""
     err.add(rec, week_missing, disp[WEEK_COL], "week is missing")
-    mondays, week_errors = _parse_weeks(rec.loc[~week_missing], disp[WEEK_COL])
+    mondays, week_errors = _parse_weeks(rec.loc[~week_missing], disp[WEEK_COL], reading)
     err.items.extend(week_errors)
     rec["monday"] = mondays.reindex(rec.index)
 
@@ -628,7 +960,7 @@ def _validate(
                 METRIC_COL: _unescape(_str_series(table.column(pos[METRIC_COL])).str.strip())
                 .str.lower()
                 .to_numpy(),
-                VALUE_COL: _str_series(table.column(pos[VALUE_COL])).to_numpy(),
+                VALUE_COL: np.asarray(table.column(pos[VALUE_COL]), dtype=object),
                 NOTE_COL: (
                     _unescape(_str_series(table.column(pos[NOTE_COL]))).to_numpy()
                     if NOTE_COL in pos
@@ -678,9 +1010,10 @@ def _validate(
     # ---- metric
     metric_missing = (cells[METRIC_COL] == "").to_numpy()
     err.add(cells, metric_missing, cells["mcol"], "metric is missing")
-    lookup = metrics[[C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value"]].rename(
-        columns={C.KEY: METRIC_COL}
+    lookup = metrics[[C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value"]].assign(
+        unit=metrics.get("unit", "")
     )
+    lookup = lookup.rename(columns={C.KEY: METRIC_COL})
     cells = cells.merge(lookup, on=[PILOT_COL, METRIC_COL], how="left", validate="many_to_one")
     metric_unknown = cells_pilot_ok & ~metric_missing & cells[C.METRIC_ID].isna().to_numpy()
     if metric_unknown.any():
@@ -695,28 +1028,33 @@ def _validate(
         err.add(cells, metric_unknown, cells["mcol"], reason)
 
     # ---- value
-    raw = cells[VALUE_COL].astype(str)
-    value_missing = (raw.str.strip() == "").to_numpy()
-    err.add(cells, value_missing, cells["vcol"], "value is missing")
-    is_number = raw.str.fullmatch(NUMBER_RE).to_numpy(dtype=bool)
-    not_number = ~value_missing & ~is_number
-    if not_number.any():
-        bad = raw[not_number]
+    raw = cells[VALUE_COL].to_numpy(dtype=object)
+    parsed = _parse_values(raw, cells[LINE_COL].to_numpy(), reading)
+    err.add(cells, parsed.missing, cells["vcol"], "value is missing")
+    has_reason = pd.notna(parsed.reasons)
+    if has_reason.any():
+        err.add(cells, has_reason, cells["vcol"], pd.Series(parsed.reasons))
+    values = pd.Series(parsed.values, index=cells.index, dtype="float64")
+    wrong_unit = parsed.percent & cells[C.METRIC_ID].notna().to_numpy()
+    wrong_unit &= (cells["unit"].fillna("").astype(str).str.strip() != PERCENT_UNIT).to_numpy()
+    if wrong_unit.any():
+        sub = cells.loc[wrong_unit]
         reason = pd.Series(index=cells.index, dtype=object)
-        reason.loc[bad.index] = [_not_number_message(v) for v in bad]
-        err.add(cells, not_number, cells["vcol"], reason)
-    values = pd.to_numeric(raw.where(is_number, None), errors="coerce").astype("float64")
-    not_finite = is_number & ~np.isfinite(values.to_numpy())
-    if not_finite.any():
-        reason = "'" + raw.str.strip() + "' is not a finite number"
-        err.add(cells, not_finite, cells["vcol"], reason)
-    too_large = (
-        is_number & np.isfinite(values.to_numpy()) & (values.abs() > MAX_ABS_VALUE).to_numpy()
-    )
-    if too_large.any():
-        reason = "'" + raw.str.strip() + f"' is too large (limit ±{MAX_ABS_VALUE:g})"
+        reason.loc[sub.index] = [
+            f"'{_short(str(v).strip())}' has a percent sign but {lab} is measured in "
+            f"{u or 'no unit'}: write the number without %"
+            for v, lab, u in zip(sub[VALUE_COL], sub[C.LABEL], sub["unit"].fillna(""), strict=True)
+        ]
+        err.add(cells, wrong_unit, cells["vcol"], reason)
+        values = values.where(~wrong_unit)
+    not_finite = np.isinf(values.to_numpy())
+    too_large = (values.abs() > MAX_ABS_VALUE).to_numpy() & ~not_finite
+    if not_finite.any() or too_large.any():
+        text = pd.Series(raw, index=cells.index, dtype=object).astype(str).str.strip()
+        err.add(cells, not_finite, cells["vcol"], "'" + text + "' is not a finite number")
+        reason = "'" + text + f"' is too large (limit ±{MAX_ABS_VALUE:g})"
         err.add(cells, too_large, cells["vcol"], reason)
-        values = values.where(~too_large)
+        values = values.where(~(not_finite | too_large))
     cells[VALUE_COL] = values
     lo, hi = cells["min_value"], cells["max_value"]
     below = (values < lo).to_numpy(dtype=bool)
@@ -768,7 +1106,9 @@ def _validate(
 
     if err.items:
         return err.items
-    out["rows"] = _rows_frame(cells, existing)
+    if progress is not None:
+        progress(0.9, "Comparing with the stored values")
+    out["rows"], out["changes"] = _rows_frame(cells, existing)
     return []
 
 
@@ -790,8 +1130,8 @@ def _short(text: str, limit: int = 60) -> str:
 def _not_number_message(v: str) -> str:
     text = _short(v.strip())
     msg = f"'{text}' is not a number"
-    if re.fullmatch(r"[+-]?[\d.,\s]+", text) and "," in text:
-        msg += " (use a dot for decimals and no thousands separators)"
+    if re.fullmatch(r"[+-]?[\d.,\s]+%?", text) and re.search(r"\d[.,\s]\d", text):
+        msg += " (thousands separators group three digits, and one decimal separator ends it)"
     return msg
 
 
@@ -808,11 +1148,151 @@ def _label(monday: date) -> str:
     return f"{iso.year:04d}-W{iso.week:02d}"
 
 
-def _parse_weeks(rec: pd.DataFrame, column: str) -> tuple[pd.Series, list[RowError]]:
+# --------------------------------------------------------------------------- values
+
+
+@dataclass
+class _Values:
+    values: np.ndarray  # float64, NaN where there is no number
+    reasons: np.ndarray  # object: the problem of each cell, None when fine
+    missing: np.ndarray  # bool: empty cell
+    percent: np.ndarray  # bool: the cell ends with a percent sign
+
+
+def _bools(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(a, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _floats(texts: pa.Array, valid: np.ndarray) -> np.ndarray:
+    """``texts`` cast to float64 where ``valid`` (the texts there are plain numbers)."""
+    picked = pc.if_else(pa.array(valid), texts, pa.scalar(None, pa.string()))
+    return pc.fill_null(pc.cast(picked, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+
+
+def _parse_values(raw: np.ndarray, lines: np.ndarray, reading: _Reading) -> _Values:
+    """Value cells -> numbers, deciding the decimal separator once for the whole file.
+
+    Own code rather than pandas/locale (see the patterns above): every cell is read
+    under both conventions -- decimal dot (thousands ``,`` or spaces) and decimal comma
+    (thousands ``.`` or spaces) -- and classified: reads one way only, reads both ways
+    to the same number (``12``, ``1 234``), or reads two ways to different numbers
+    (``1,234`` = 1.234 or 1234). The separator is then, in order: the one the user
+    chose; the one every one-way cell uses (when the file mixes both, the cells of the
+    minority are errors naming a line of the majority); the delimiter's convention
+    (:data:`_DEFAULT_DECIMAL`). A two-way cell is read with its mark as the decimal
+    separator when that is the separator decided; reading a lone group of three
+    digits as thousands needs the user's declared choice, so otherwise the file is
+    refused once with the question (``reading.ask_decimal``). Vectorised with pyarrow.
+    """
+    n = len(raw)
+    reasons = np.full(n, None, dtype=object)
+    s = pc.utf8_trim_whitespace(pa.array(raw, pa.string()))
+    missing = _bools(pc.equal(s, ""))
+    percent = _bools(pc.ends_with(s, "%"))
+    body = s
+    if percent.any():
+        body = pc.utf8_trim_whitespace(pc.replace_substring_regex(s, "%$", ""))
+
+    def match(pattern: str) -> np.ndarray:
+        return _bools(pc.match_substring_regex(body, pattern))
+
+    valid_dot = match(_DOT_PLAIN) | match(_DOT_GROUPED)
+    valid_comma = match(_COMMA_PLAIN) | match(_COMMA_GROUPED)
+    as_dot = _floats(pc.replace_substring_regex(body, _DOT_GROUP_MARKS, ""), valid_dot)
+    comma_text = pc.replace_substring_regex(body, _COMMA_GROUP_MARKS, "")
+    as_comma = _floats(pc.replace_substring(comma_text, ",", "."), valid_comma)
+    dot_only = valid_dot & ~valid_comma
+    comma_only = valid_comma & ~valid_dot
+    with np.errstate(invalid="ignore"):
+        two_way = valid_dot & valid_comma & (as_dot != as_comma)
+    has_comma = _bools(pc.match_substring(body, ","))
+
+    texts = None  # the stripped cells, built only when a message needs them
+
+    def text(i: int) -> str:
+        nonlocal texts
+        if texts is None:
+            texts = s.to_pylist()
+        return _short(texts[i])
+
+    decimal, chosen = reading.decimal, reading.decimal is not None
+    if not chosen:
+        n_dot, n_comma = int(dot_only.sum()), int(comma_only.sum())
+        if n_dot and n_comma:
+            default = _DEFAULT_DECIMAL.get(reading.delimiter, DECIMAL_DOT)
+            decimal = (
+                default if n_dot == n_comma else (DECIMAL_COMMA if n_comma > n_dot else DECIMAL_DOT)
+            )
+        elif n_comma:
+            decimal = DECIMAL_COMMA
+        elif n_dot:
+            decimal = DECIMAL_DOT
+        else:
+            decimal = _DEFAULT_DECIMAL.get(reading.delimiter)
+    if decimal == DECIMAL_COMMA:
+        values, valid = as_comma, valid_comma
+        own, other = comma_only, dot_only
+    else:  # dot, or undecided (then only cells that read one number are valid)
+        values, valid = as_dot, valid_dot if decimal else (valid_dot & valid_comma)
+        own, other = dot_only, comma_only
+    if (dot_only | comma_only | two_way).any():
+        reading.decimal_used = decimal or ""
+
+    # cells that are numbers only with the other decimal separator
+    wrong = other & ~missing
+    if wrong.any():
+        if chosen:
+            msg = f"is not a number with the decimal {decimal} chosen for this file"
+            for i in np.flatnonzero(wrong):
+                reasons[i] = f"'{text(i)}' {msg}"
+        else:
+            j = int(np.flatnonzero(own)[0])
+            theirs = DECIMAL_DOT if decimal == DECIMAL_COMMA else DECIMAL_COMMA
+            for i in np.flatnonzero(wrong):
+                reasons[i] = (
+                    f"'{text(i)}' reads only with a decimal {theirs}, but line {lines[j]} "
+                    f"'{text(j)}' reads only with a decimal {decimal}: use one decimal "
+                    "separator in the whole file (or choose it)"
+                )
+    # cells that read two ways: resolved by a chosen separator, or when their mark is
+    # the decided decimal separator; otherwise ask once
+    ask = two_way & ~missing
+    if not chosen:
+        if decimal is not None:
+            ask &= has_comma != (decimal == DECIMAL_COMMA)
+        if ask.any():
+            i = int(np.flatnonzero(ask)[0])
+            mark = "comma" if has_comma[i] else "dot"
+            as_decimal, as_thousands = (
+                (as_comma[i], as_dot[i]) if has_comma[i] else (as_dot[i], as_comma[i])
+            )
+            more = int(ask.sum()) - 1
+            reasons[i] = (
+                f"'{text(i)}' reads two ways: {_num_text(as_decimal)} with a decimal {mark}, "
+                f"or {_num_text(as_thousands)} with the {mark} as thousands separator"
+                + (f" ({_plural(more, 'more value')} like it)" if more else "")
+                + ": choose the decimal separator (dot or comma) and import again"
+            )
+            reading.ask_decimal = True
+            valid = valid & ~ask
+    bad = ~missing & ~valid & ~wrong & ~ask
+    for i in np.flatnonzero(bad):
+        reasons[i] = _not_number_message(text(i))
+    values = np.where(valid & ~missing, values, np.nan)
+    return _Values(values, reasons, missing, percent & valid)
+
+
+# --------------------------------------------------------------------------- weeks
+
+
+def _parse_weeks(
+    rec: pd.DataFrame, column: str, reading: _Reading
+) -> tuple[pd.Series, list[RowError]]:
     """Week cells (trimmed, non-empty) -> Monday dates (object Series, None = invalid).
 
-    ISO labels and ISO dates always; day/month/year dates only when the whole column
-    reads one way (see the module docstring). Each distinct text is parsed once.
+    ISO labels, ISO dates and year-first dates always; day/month/year dates as
+    ``reading.date_format`` says, else only when the whole column reads one way (see
+    :func:`_resolve_dmy`). Each distinct text is parsed once.
     """
     errors: list[RowError] = []
     texts = rec[WEEK_COL]
@@ -825,13 +1305,20 @@ def _parse_weeks(rec: pd.DataFrame, column: str) -> tuple[pd.Series, list[RowErr
         try:
             parsed[u] = parse_week(u)
         except WeekError as exc:
-            if _DMY.match(u):
+            ymd = _YMD.match(u)
+            if ymd:
+                try:
+                    parsed[u] = monday_of(date(*(int(x) for x in ymd.groups())))
+                except ValueError as e:
+                    parsed[u] = None
+                    bad[u] = f"'{u}' is not a valid date ({e})"
+            elif _DMY.match(u):
                 other.append(u)
             else:
                 parsed[u] = None
                 bad[u] = str(exc)
     if other:
-        _resolve_dmy(rec, other, parsed, bad, errors, column)
+        _resolve_dmy(rec, other, parsed, bad, errors, column, reading)
     today = _today()
     for u, monday in parsed.items():
         if monday is not None and monday > today:
@@ -868,35 +1355,57 @@ def _resolve_dmy(
     bad: dict[str, str],
     errors: list[RowError],
     column: str,
+    reading: _Reading,
 ) -> None:
-    """Decide day-first vs month-first for the whole column (see module docstring)."""
-    from metrics.isoweek import monday_of
+    """Decide day-first vs month-first once, for the whole column.
 
+    Own code because pandas' ``dayfirst`` is only a hint it applies row by row (a
+    column of 12/01/2012 and 13/01/2012 would silently mix both orders). Here: the
+    user's choice when given; else the order under which every such date is valid;
+    when both orders fit every date and give different weeks the user is asked once
+    (``reading.ask_date_format``); when neither fits every date, the order most rows
+    fit wins and each other date is an error naming a line of the winning order.
+    """
+    first_line = rec.groupby(WEEK_COL, sort=False)[LINE_COL].min().to_dict()
+    if reading.date_format is not None:
+        dayfirst = reading.date_format == DATE_DMY
+        reading.date_format_used = reading.date_format
+        word = _DATE_WORDS[reading.date_format]
+        for u in other:
+            d = _dmy(u, dayfirst)
+            parsed[u] = None if d is None else monday_of(d)
+            if d is None:
+                bad[u] = f"'{u}' is not a valid date read {word} (the date format chosen)"
+        return
     day_first = {u: _dmy(u, True) for u in other}
     month_first = {u: _dmy(u, False) for u in other}
     df_all = all(v is not None for v in day_first.values())
     mf_all = all(v is not None for v in month_first.values())
-    first_line = rec.groupby(WEEK_COL, sort=False)[LINE_COL].min().to_dict()
     if df_all and mf_all:
         differ = [u for u in other if day_first[u] != month_first[u]]
         if differ:
-            line = min(first_line[u] for u in differ)
+            u = min(differ, key=first_line.get)
             errors.append(
                 RowError(
-                    int(line),
+                    int(first_line[u]),
                     column,
-                    f"ambiguous date format in column {column} (day-first or month-first?): "
-                    "use ISO YYYY-MM-DD",
+                    f"dates like '{u}' read two ways in column {column} (day-first: "
+                    f"{day_first[u].isoformat()}, month-first: {month_first[u].isoformat()}) "
+                    "and no date in the file tells which: choose the date format "
+                    "(day-first or month-first), or write ISO dates YYYY-MM-DD",
                 )
             )
-            for u in other:
-                parsed[u] = None  # reported once above
+            reading.ask_date_format = True
+            for v in other:
+                parsed[v] = None  # reported once above
             return
         chosen = day_first
     elif df_all:
         chosen = day_first
+        reading.date_format_used = DATE_DMY
     elif mf_all:
         chosen = month_first
+        reading.date_format_used = DATE_MDY
     else:
         rows = rec[rec[WEEK_COL].isin(other)]
         counts = rows[WEEK_COL].value_counts()
@@ -907,6 +1416,7 @@ def _resolve_dmy(
             if n_df >= n_mf
             else (month_first, day_first, "month-first", "day-first")
         )
+        reading.date_format_used = DATE_DMY if best is day_first else DATE_MDY
         example = min((u for u in other if best[u] is not None), key=first_line.get, default=None)
         for u in other:
             if best[u] is not None:
@@ -926,7 +1436,13 @@ def _resolve_dmy(
         parsed[u] = monday_of(chosen[u])
 
 
-def _rows_frame(cells: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFrame:
+# --------------------------------------------------------------------------- rows
+
+
+def _rows_frame(
+    cells: pd.DataFrame, existing: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report's rows frame and its changes frame (rows that would update)."""
     weeks = pd.Series(cells["monday"].to_numpy(), dtype=object)
     labels = {w: _label(w) for w in weeks.unique()}
     rows = pd.DataFrame(
@@ -941,20 +1457,43 @@ def _rows_frame(cells: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFr
             METRIC_ID_COL: cells[C.METRIC_ID].astype("int64").to_numpy(),
         }
     )
-    rows[ACTION_COL] = _classify(rows, existing)
+    action, old_value, old_note = _classify(rows, existing)
+    rows[ACTION_COL] = action
     for col in (PILOT_COL, METRIC_COL, WEEK_COL, WEEK_LABEL_COL, NOTE_COL, ACTION_COL):
         rows[col] = rows[col].astype(object)  # pandas 3 would infer the str dtype
-    return rows
+    is_update = action == UPDATE
+    changes = rows[is_update].assign(
+        **{OLD_VALUE_COL: old_value[is_update], OLD_NOTE_COL: old_note[is_update]}
+    )
+    return rows, _changes_frame(changes)
+
+
+def _changes_frame(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({c: df[c].to_numpy() for c in CHANGE_COLUMNS})
+    for c in (LINE_COL, METRIC_ID_COL):
+        out[c] = out[c].astype("int64")
+    for c in (OLD_VALUE_COL, VALUE_COL):
+        out[c] = out[c].astype("float64")
+    for c in (PILOT_COL, METRIC_COL, WEEK_COL, WEEK_LABEL_COL, OLD_NOTE_COL, NOTE_COL):
+        out[c] = out[c].astype(object)
+    return out
 
 
 def _week_ns(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s).astype("datetime64[ns]")
 
 
-def _classify(rows: pd.DataFrame, existing: pd.DataFrame | None) -> np.ndarray:
-    """create / update / unchanged per row against the stored values."""
+def _classify(
+    rows: pd.DataFrame, existing: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(action, stored value, stored note) per row: create / update / unchanged."""
+    n = len(rows)
     if existing is None or existing.empty:
-        return np.full(len(rows), CREATE, dtype=object)
+        return (
+            np.full(n, CREATE, dtype=object),
+            np.full(n, np.nan),
+            np.full(n, None, dtype=object),
+        )
     ex = pd.DataFrame(
         {
             METRIC_ID_COL: existing[C.METRIC_ID].astype("int64").to_numpy(),
@@ -974,11 +1513,34 @@ def _classify(rows: pd.DataFrame, existing: pd.DataFrame | None) -> np.ndarray:
         }
     )
     merged = inc.merge(ex, on=[METRIC_ID_COL, "_w"], how="left", validate="many_to_one")
-    new = merged["_old_value"].isna().to_numpy()
-    same = (merged["_old_value"].to_numpy() == rows[VALUE_COL].to_numpy()) & (
-        merged["_old_note"].to_numpy() == rows[NOTE_COL].to_numpy()
+    old_value = merged["_old_value"].to_numpy(dtype="float64")
+    old_note = merged["_old_note"].astype(object).to_numpy()
+    new = np.isnan(old_value)
+    same = (old_value == rows[VALUE_COL].to_numpy()) & (old_note == rows[NOTE_COL].to_numpy())
+    action = np.where(new, CREATE, np.where(same, UNCHANGED, UPDATE)).astype(object)
+    return action, old_value, old_note
+
+
+def _scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda f, text: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), text)
+
+
+def _change_keys(df: pd.DataFrame) -> list[tuple]:
+    """What identifies a change the user saw: metric, week, old and new value and note."""
+    weeks = [pd.Timestamp(w).date() for w in df[WEEK_COL]]
+    return sorted(
+        zip(
+            df[METRIC_ID_COL].astype("int64").tolist(),
+            weeks,
+            df[OLD_VALUE_COL].astype("float64").tolist(),
+            df[VALUE_COL].astype("float64").tolist(),
+            df[OLD_NOTE_COL].fillna("").astype(str).tolist(),
+            df[NOTE_COL].fillna("").astype(str).tolist(),
+            strict=True,
+        )
     )
-    return np.where(new, CREATE, np.where(same, UNCHANGED, UPDATE)).astype(object)
 
 
 def import_measurements(
@@ -988,16 +1550,37 @@ def import_measurements(
     data: bytes | str,
     dry_run: bool = False,
     source: str = "",
+    update: bool = True,
+    reason: str | None = None,
+    decimal: str | None = None,
+    date_format: str | None = None,
+    expected_changes: pd.DataFrame | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Validate a measurements CSV completely, then write all of it or nothing.
 
     Reads the metrics and the stored measurements (one query each), parses with
     :func:`parse_measurements_csv`; when there is any error nothing is written and the
     report lists them. Otherwise, unless ``dry_run``, hands every row to
-    :func:`metrics.store.write_measurements` once (reason ``"import <source>"``), which
-    writes values and revisions with executemany-style statements; the counts then come
-    from the store. The caller commits (``session_scope``); on an error report the
-    caller should roll back (nothing was written by this function).
+    :func:`metrics.store.write_measurements` once, which writes values and revisions
+    with executemany-style statements; the counts then come from the store. The
+    caller commits (``session_scope``); on a report that is not ``ok`` the caller
+    should roll back (nothing was written by this function).
+
+    Args:
+        source: the file's name, for the default revision reason ``"import <source>"``.
+        update: False refuses (writes nothing, ``needs_confirmation`` set,
+            ``changes`` listing them) when any stored value or note would change,
+            also in a dry run; and refuses the write when another writer stored one
+            of the file's weeks meanwhile. The CLI passes ``--update``; the Import
+            page passes True only after the person confirmed.
+        reason: the revision reason for every value written; None or blank:
+            ``"import <source>"``.
+        decimal, date_format: the user's choices, see :func:`parse_measurements_csv`.
+        expected_changes: the ``changes`` frame the person confirmed (a dry run's);
+            when given, the write is refused unless exactly those values would change
+            now and exactly that many are updated.
+        progress: called with (fraction 0..1, text) while reading and writing.
 
     Returns:
         :class:`ImportReport`. A :class:`metrics.store.StoreError` or a database
@@ -1007,8 +1590,30 @@ def import_measurements(
     """
     metrics = store.metrics_frame(session)
     existing = store.measurements_frame(session)
-    report = parse_measurements_csv(data, metrics, existing=existing)
-    if not report.ok or dry_run or report.rows.empty:
+    report = parse_measurements_csv(
+        data,
+        metrics,
+        existing=existing,
+        decimal=decimal,
+        date_format=date_format,
+        progress=_scaled(progress, 0.0, 0.8),
+    )
+    report.reason = reason.strip() if reason and reason.strip() else f"import {source}".strip()
+    if report.errors:
+        return report
+    if expected_changes is not None and _change_keys(report.changes) != _change_keys(
+        expected_changes
+    ):
+        return _write_failed(
+            report,
+            "the stored values changed since the preview (someone else wrote some of these "
+            "weeks): nothing written; check the values that would change again",
+        )
+    if not update and not report.changes.empty:
+        report.needs_confirmation = True
+    if report.needs_confirmation or dry_run or report.rows.empty:
+        if progress is not None:
+            progress(1.0, "Checked: nothing written")
         return report
     rows = pd.DataFrame(
         {
@@ -1018,9 +1623,11 @@ def import_measurements(
             "note": report.rows[NOTE_COL].to_numpy(),
         }
     )
+    if progress is not None:
+        progress(0.8, f"Writing {_plural(len(rows), 'row')}")
     try:
         counts = store.write_measurements(
-            session=session, actor=actor, rows=rows, reason=f"import {source}".strip()
+            session=session, actor=actor, rows=rows, reason=report.reason
         )
     except store.StoreError as exc:
         session.rollback()
@@ -1034,9 +1641,19 @@ def import_measurements(
         )
     except sa.exc.OperationalError as exc:  # e.g. SQLite "database is locked"
         session.rollback()
-        reason = " ".join(str(exc.orig).split())
+        reason_text = " ".join(str(exc.orig).split())
         return _write_failed(
-            report, f"the database is busy, nothing written; try again in a moment ({reason})"
+            report, f"the database is busy, nothing written; try again in a moment ({reason_text})"
+        )
+    confirmed = len(report.changes)
+    if (not update or expected_changes is not None) and counts.updated != confirmed:
+        session.rollback()
+        extra = counts.updated - confirmed
+        return _write_failed(
+            report,
+            f"{_plural(abs(extra), 'stored value')} of this file's weeks "
+            f"{'were' if abs(extra) != 1 else 'was'} written by someone else while it was "
+            "checked; nothing written: try again to see what would change",
         )
     report.created, report.updated, report.unchanged = (
         counts.created,
@@ -1044,11 +1661,22 @@ def import_measurements(
         counts.unchanged,
     )
     report.written = True
+    if progress is not None:
+        progress(1.0, f"Written: {report.summary_line()}")
     return report
 
 
 def _write_failed(report: ImportReport, reason: str) -> ImportReport:
-    return ImportReport(_empty_rows(), [RowError(None, None, reason)], report.form)
+    return ImportReport(
+        _empty_rows(),
+        [RowError(None, None, reason)],
+        report.form,
+        notices=report.notices,
+        delimiter=report.delimiter,
+        decimal=report.decimal,
+        date_format=report.date_format,
+        reason=report.reason,
+    )
 
 
 # =========================================================================== export

@@ -278,12 +278,12 @@ BAD_ROWS = [
     ("missing metric", f"{HD},,2012-W03,61.2,", "metric", "metric is missing"),
     ("text value", f"{HD},resolution_time,2012-W03,abc,", "value", "'abc' is not a number"),
     (
-        "thousands separator",
-        f'{HD},resolution_time,2012-W03,"1,234",',
+        "groups of two digits",
+        f'{HD},resolution_time,2012-W03,"1,23,4",',
         "value",
-        "'1,234' is not a number",
+        "'1,23,4' is not a number",
     ),
-    ("decimal comma", f'{HD},resolution_time,2012-W03,"12,5",', "value", "'12,5' is not a number"),
+    ("two decimal marks", f'{HD},resolution_time,2012-W03,"1.2,3",', "value", "'1.2,3' is not"),
     ("empty value", f"{HD},resolution_time,2012-W03,,", "value", "value is missing"),
     ("blank value", f"{HD},resolution_time,2012-W03,  ,", "value", "value is missing"),
     ("nan", f"{HD},resolution_time,2012-W03,nan,", "value", "'nan' is not a number"),
@@ -394,10 +394,11 @@ def test_bad_row_reports_line_column_reason(line, column, reason):
     assert rep.summary_line() == "1 error, nothing written"
 
 
-def test_decimal_comma_gets_a_hint():
-    rep = parse(HEADER + f'{HD},resolution_time,2012-W03,"12,5",\n')
+def test_badly_grouped_number_gets_a_hint():
+    rep = parse(HEADER + f'{HD},resolution_time,2012-W03,"12,34.5",\n')
     assert only_error(rep).reason == (
-        "'12,5' is not a number (use a dot for decimals and no thousands separators)"
+        "'12,34.5' is not a number "
+        "(thousands separators group three digits, and one decimal separator ends it)"
     )
 
 
@@ -504,9 +505,11 @@ def test_missing_columns_when_form_unknown():
     )
 
 
-def test_semicolon_file_gets_a_hint():
-    rep = parse(f"pilot;metric;week;value\n{HD};resolution_time;2012-W03;1\n")
-    assert "semicolon-separated" in only_error(rep).reason
+def test_semicolon_pilot_file_gets_a_hint():
+    # measurement files may be semicolon-separated (tests/test_import_formats.py);
+    # pilot definition files are read comma-separated only
+    rep = parse_pilots_csv(f"pilot;start_date;decision_date;metric;direction;target\n{HD};x\n")
+    assert "the header looks semicolon-separated" in only_error(rep).reason
 
 
 def test_unknown_column_in_long_form():
@@ -622,13 +625,17 @@ def test_ambiguous_dates_are_refused_once():
         f"{HD},resolution_time,01/02/2012,1,\n"
         f"{HD},resolution_time,03/04/2012,1,\n"
     )
-    assert errs(parse(text)) == [
+    rep = parse(text)
+    assert errs(rep) == [
         (
             3,
             "week",
-            "ambiguous date format in column week (day-first or month-first?): use ISO YYYY-MM-DD",
+            "dates like '01/02/2012' read two ways in column week (day-first: 2012-02-01, "
+            "month-first: 2012-01-02) and no date in the file tells which: choose the date "
+            "format (day-first or month-first), or write ISO dates YYYY-MM-DD",
         )
     ]
+    assert rep.ask_date_format and not rep.ask_decimal
 
 
 def test_mixed_day_first_and_month_first_is_refused_per_line():

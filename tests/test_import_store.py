@@ -343,3 +343,200 @@ def test_measurements_for_imported_pilots(session):
         ).unchanged
         == 1
     )
+
+
+# =========================================================================== overwriting
+
+
+def fix_file() -> str:
+    return (
+        HEADER + f"{HD},resolution_time,2012-W01,100,\n"  # unchanged
+        f"{HD},resolution_time,2012-W02,85.5,typo fixed\n"  # changes 90 -> 85.5
+        f"{HD},resolution_time,2012-W03,80,\n"  # new
+    )
+
+
+@pytest.fixture
+def two_weeks(session, helpdesk) -> int:
+    """resolution_time 2012-W01 = 100, 2012-W02 = 90 (committed); returns its metric id."""
+    add_weeks(session, helpdesk["resolution_time"], date(2012, 1, 2), [100.0, 90.0])
+    session.commit()
+    return helpdesk["resolution_time"]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_changes_are_refused_without_update(session, two_weeks, dry_run):
+    before = counts(session)
+    rep = run(session, fix_file(), update=False, dry_run=dry_run, source="fix.csv")
+    assert rep.needs_confirmation and not rep.ok and rep.errors == []
+    assert rep.written is False
+    assert (rep.created, rep.updated, rep.unchanged) == (1, 1, 1)
+    assert rep.changes.to_dict("records") == [
+        {
+            "line": 3,
+            "pilot": HD,
+            "metric": "resolution_time",
+            "week": date(2012, 1, 9),
+            "week_label": "2012-W02",
+            "metric_id": two_weeks,
+            "old_value": 90.0,
+            "value": 85.5,
+            "old_note": "",
+            "note": "typo fixed",
+        }
+    ]
+    assert rep.change_lines() == [
+        f"line 3: {HD}, resolution_time, 2012-W02: 90 -> 85.5; note '' -> 'typo fixed'"
+    ]
+    assert rep.summary_line() == (
+        "3 rows: 1 created, 1 updated, 1 unchanged; nothing written: 1 stored value would "
+        "change and the overwrite was not confirmed"
+    )
+    assert counts(session) == before
+
+
+def test_update_writes_the_changes_with_the_reason(session, two_weeks):
+    rep = run(session, fix_file(), update=True, reason="vendor resent W02", source="fix.csv")
+    assert rep.ok and rep.written
+    assert (rep.created, rep.updated, rep.unchanged, rep.reason) == (1, 1, 1, "vendor resent W02")
+    assert stored(session)[["value", "note", "version"]].values.tolist() == [
+        [100.0, "", 1],
+        [85.5, "typo fixed", 2],
+        [80.0, "", 1],
+    ]
+    rev = store.revisions_frame(session)
+    rev = rev[rev["actor"] == "ann"]
+    assert rev[["action", "old_value", "new_value", "reason"]].fillna(-1).values.tolist() == [
+        ["create", -1, 80.0, "vendor resent W02"],
+        ["update", 90.0, 85.5, "vendor resent W02"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "stored_reason"), [(None, "import fix.csv"), ("  ", "import fix.csv")]
+)
+def test_default_reason_is_the_file_name(session, two_weeks, reason, stored_reason):
+    rep = run(session, fix_file(), update=True, reason=reason, source="fix.csv")
+    assert rep.reason == stored_reason
+    rev = store.revisions_frame(session)
+    assert set(rev.loc[rev["actor"] == "ann", "reason"]) == {stored_reason}
+
+
+def test_without_changes_update_false_writes(session, two_weeks):
+    rep = run(session, HEADER + f"{HD},resolution_time,2012-W03,80,\n", update=False)
+    assert rep.ok and rep.written and (rep.created, rep.updated) == (1, 0)
+    assert rep.changes.empty
+
+
+def test_reimport_of_an_updated_file_is_all_unchanged(session, two_weeks):
+    run(session, fix_file(), update=True)
+    before = counts(session)
+    again = run(session, fix_file(), update=False)
+    assert again.ok and again.written
+    assert again.summary_line() == "3 rows: 0 created, 0 updated, 3 unchanged"
+    assert counts(session) == before
+
+
+def test_confirmed_changes_must_still_be_the_changes(session, two_weeks):
+    """The person confirmed 90 -> 85.5; someone else stored 95 meanwhile: refused."""
+    preview = run(session, fix_file(), dry_run=True)
+    add_weeks(session, two_weeks, date(2012, 1, 9), [95.0], actor="bob")
+    session.commit()
+    before = counts(session)
+    rep = run(session, fix_file(), update=True, expected_changes=preview.changes)
+    assert [(e.line, e.reason) for e in rep.errors] == [
+        (
+            None,
+            "the stored values changed since the preview (someone else wrote some of these "
+            "weeks): nothing written; check the values that would change again",
+        )
+    ]
+    assert counts(session) == before
+    ok = run(
+        session,
+        fix_file(),
+        update=True,
+        expected_changes=run(session, fix_file(), dry_run=True).changes,
+    )
+    assert ok.ok and ok.updated == 1
+    assert stored(session)["value"].tolist() == [100.0, 85.5, 80.0]
+
+
+def test_week_written_by_someone_else_between_check_and_write(session, two_weeks, monkeypatch):
+    """Without --update nothing stored may change, even when another writer stores one of
+    the file's weeks after the file was checked (simulated: the check sees none stored)."""
+    before = counts(session)
+    real = store.measurements_frame
+    monkeypatch.setattr(store, "measurements_frame", lambda s, **kw: real(s, **kw).iloc[:0])
+    rep = run(session, fix_file(), update=False)
+    assert [(e.line, e.reason) for e in rep.errors] == [
+        (
+            None,
+            "1 stored value of this file's weeks was written by someone else while it was "
+            "checked; nothing written: try again to see what would change",
+        )
+    ]
+    monkeypatch.undo()
+    assert counts(session) == before
+    assert stored(session)["value"].tolist() == [100.0, 90.0]
+
+
+# =========================================================================== formats, stored
+
+
+def test_spreadsheet_formats_are_stored_exactly(session, helpdesk):
+    text = (
+        "sep=;\r\n"
+        "Pilot;Metric;Week;Value;Note\r\n"
+        f"{HD};resolution_time;02.01.2012;1.061,25;\r\n"
+        f'{HD};error_rate;16/01/2012;"4,75 %";"checked; twice"\r\n'
+        ";;;;\r\n"
+        "pilot;metric;week;value;note\r\n"
+        f"{HD};resolution_time;2012-W03;0,5;\r\n"
+    )
+    rep = run(session, text.encode("utf-8-sig"), source="excel.csv")
+    assert rep.ok, rep.errors
+    assert [str(n) for n in rep.notices] == [
+        "line 6: the header is repeated here (as on line 2): line skipped"
+    ]
+    rt, er = helpdesk["resolution_time"], helpdesk["error_rate"]
+    assert stored(session)[["metric_id", "week", "value", "note"]].values.tolist() == [
+        [rt, pd.Timestamp("2012-01-02"), 1061.25, ""],
+        [rt, pd.Timestamp("2012-01-16"), 0.5, ""],
+        [er, pd.Timestamp("2012-01-16"), 4.75, "checked; twice"],  # never 0.0475
+    ]
+
+
+# =========================================================================== as the store
+
+STORE_REFUSES = [
+    # (id, value cell, note, fragment of the parser's reason)
+    ("above the maximum", "100.5", "", "Error rate must be between 0 and 100: got 100.5"),
+    ("below the minimum", "-0,5", "", "Error rate must be between 0 and 100: got -0.5"),
+    ("too large", "1e16", "", "'1e16' is too large (limit ±1e+15)"),
+    ("control character in the note", "4", "a\x00b", "note contains control characters"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cell", "note", "reason"), [c[1:] for c in STORE_REFUSES], ids=[c[0] for c in STORE_REFUSES]
+)
+def test_import_refuses_what_the_store_refuses(session, helpdesk, cell, note, reason):
+    text = f'pilot;metric;week;value;note\n{HD};error_rate;2012-W03;"{cell}";{note}\n'
+    rep = run(session, text)
+    assert [(e.line, e.column) for e in rep.errors] == [(2, "note" if note else "value")]
+    assert reason in rep.errors[0].reason
+    assert counts(session) == (0, 0)
+    # the store, given the same row, refuses it too
+    value = float(cell.replace(",", "."))
+    row = pd.DataFrame(
+        {
+            "metric_id": [helpdesk["error_rate"]],
+            "week": [date(2012, 1, 16)],
+            "value": [value],
+            "note": [note],
+        }
+    )
+    with pytest.raises(store.StoreError):
+        store.write_measurements(session=session, actor="ann", rows=row)
+    session.rollback()

@@ -1,4 +1,5 @@
-"""Import: upload a measurements CSV, see every problem, write it only when it is clean."""
+"""Import: upload a measurements CSV, see every parsed row, every problem and every stored
+value it would change; write it only when it is clean (and the changes are confirmed)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,23 @@ from dashboard import state
 from metrics import computations as C
 from metrics import csvio
 from metrics.db import session_scope
+from metrics.models import Role
 
 #: The Action column in the words of the tiles and the summary.
 ACTION_WORDS = {csvio.CREATE: "created", csvio.UPDATE: "updated", csvio.UNCHANGED: "unchanged"}
+#: Reading choices: None = decided from the file (or asked when it reads two ways).
+DECIMAL_CHOICES = {
+    None: "Detect from the file",
+    csvio.DECIMAL_DOT: "Dot: 1,234.5",
+    csvio.DECIMAL_COMMA: "Comma: 1.234,5",
+}
+DATE_CHOICES = {
+    None: "Detect from the file",
+    csvio.DATE_DMY: "Day first: 31/12/2026",
+    csvio.DATE_MDY: "Month first: 12/31/2026",
+}
+#: Notices (e.g. repeated header lines) shown one by one; more are counted.
+MAX_NOTICES = 10
 
 
 def _where(error: csvio.RowError) -> str:
@@ -36,6 +51,36 @@ def _row_height(longest: int) -> int | None:
 
 def _write_label(n: int) -> str:
     return f"Write {n} row{'s' if n != 1 else ''}"
+
+
+def _overwrite_label(n: int) -> str:
+    return f"Overwrite {n} existing value{'s' if n != 1 else ''}"
+
+
+def _read_as(report: csvio.ImportReport) -> str:
+    """How the file was read, in words: delimiter, decimal separator, date order."""
+    parts = [f"{csvio.DELIMITER_NAMES.get(report.delimiter, 'comma')}-separated"]
+    if report.decimal:
+        parts.append(f"decimal {report.decimal}")
+    if report.date_format:
+        parts.append("dates " + {"dmy": "day first", "mdy": "month first"}[report.date_format])
+    return ", ".join(parts)
+
+
+def _progress_bar():
+    """The callback ``(fraction 0..1, text)`` that draws and moves a progress bar where
+    it is first called (so a preview kept from an earlier run draws none)."""
+    bar = None
+
+    def report(fraction: float, words: str) -> None:
+        nonlocal bar
+        value = min(max(fraction, 0.0), 1.0)
+        if bar is None:
+            bar = st.progress(value, text=words)
+        else:
+            bar.progress(value, text=words)
+
+    return report
 
 
 as_of = ui.as_of_picker()
@@ -96,12 +141,16 @@ with st.expander("Expected format and templates", expanded=False):
         language="text",
     )
     st.markdown(
+        "- Comma, semicolon or tab separated, UTF-8 (a spreadsheet's *CSV UTF-8*).\n"
         "- `pilot`: the pilot's name exactly; `metric`: its metric key.\n"
-        "- `week`: an ISO week label (`2012-W03`) or any date in the week (`2012-01-18`).\n"
-        "- `value`: a number with a dot decimal, in the metric's unit, inside its allowed "
-        "range; an empty value is never read as 0.\n"
+        "- `week`: an ISO week label (`2012-W03`) or any date in the week (`2012-01-18`; "
+        "`18/01/2012` when the whole column reads one way, else choose the date order).\n"
+        "- `value`: a number in the metric's unit, inside its allowed range: `61.2` or "
+        "`61,2`, thousands separators allowed (`1,234.5`, `1.234,5`, `1 234`); a percent "
+        "sign only on % metrics (`12,5 %` is 12.5). An empty value is never read as 0.\n"
         "- All or nothing: if any row is wrong, nothing is written and every problem is "
-        "listed with its line and column."
+        "listed with its line and column. Values already stored are overwritten only "
+        "when you confirm each change."
     )
     t1, t2 = st.columns(2)
     t1.download_button(
@@ -125,7 +174,10 @@ with st.expander("Expected format and templates", expanded=False):
 
 # ------------------------------------------------------------------ upload and check
 uploaded = st.file_uploader(
-    "Measurements CSV", type=["csv"], key="import-file", help="UTF-8, comma-separated."
+    "Measurements CSV",
+    type=["csv", "tsv", "txt"],
+    key="import-file",
+    help="UTF-8; comma, semicolon or tab separated.",
 )
 if uploaded is None:
     st.caption("Upload a file to see its validation report. Nothing is written until you confirm.")
@@ -140,13 +192,48 @@ if st.session_state.get("import_written") == digest:
     )
     st.page_link(ui.PAGE_PILOT, label="Open the Pilot page", icon=":material/query_stats:")
     st.stop()
-report = state.import_preview(version, data, uploaded.name)
+
+o1, o2 = st.columns(2)
+decimal = o1.selectbox(
+    "Decimal separator",
+    options=list(DECIMAL_CHOICES),
+    format_func=DECIMAL_CHOICES.get,
+    key="import-decimal",
+    help="Detected from the file; choose it when a number such as 1,234 reads two ways.",
+)
+date_format = o2.selectbox(
+    "Dates like 03/04/2026",
+    options=list(DATE_CHOICES),
+    format_func=DATE_CHOICES.get,
+    key="import-date-format",
+    help="Decided from the whole column; choose it when every date reads both ways.",
+)
+
+with st.status(f"Checking {uploaded.name}…", expanded=True) as checking:
+    report = state.import_preview(
+        version,
+        data,
+        uploaded.name,
+        decimal=decimal,
+        date_format=date_format,
+        progress=_progress_bar(),
+    )
+    checking.update(
+        label=f"Checked {uploaded.name}: {report.summary_line()}",
+        state="error" if report.errors else "complete",
+        expanded=False,
+    )
 
 form_text = {
     "long": "long form (pilot, metric, week, value, note)",
     "wide": "wide form (pilot, week, one column per metric)",
 }.get(report.form, "not recognised")
 st.markdown(f"**{ui.md_escape(uploaded.name)}** — detected: {form_text}.")
+st.caption(f"Read as: {_read_as(report)}.")
+for note in report.notices[:MAX_NOTICES]:
+    st.info(f"Line {note.line}: {ui.md_escape(note.reason)}")
+if len(report.notices) > MAX_NOTICES:
+    st.info(f"… and {len(report.notices) - MAX_NOTICES} more lines like these.")
 
 if report.errors:
     n = len(report.errors)
@@ -154,6 +241,16 @@ if report.errors:
         f"{n} problem{'s' if n != 1 else ''} found: nothing will be written. "
         "Fix the file and upload it again."
     )
+    if report.ask_decimal:
+        st.warning(
+            "Some numbers read two ways: choose the **Decimal separator** above "
+            "(dot or comma) and the file is checked again."
+        )
+    if report.ask_date_format:
+        st.warning(
+            "Every date reads both day-first and month-first: choose **Dates like "
+            "03/04/2026** above and the file is checked again."
+        )
     # Problems with the file as a whole (or its header) come first, in full: they are
     # usually long and explain every other line.
     for e in report.errors:
@@ -226,23 +323,95 @@ if to_write == 0:
     st.info("Every value in this file is already stored: there is nothing to write.")
     st.stop()
 
-if st.button(_write_label(n_rows), type="primary", key=f"import-write-{digest}"):
-    try:
-        with st.spinner("Writing…"), session_scope(state.get_engine()) as s:
-            result = csvio.import_measurements(
-                session=s,
-                actor=state.current_actor(),
-                data=data,
-                dry_run=False,
-                source=uploaded.name,
-            )
-            if not result.ok:
-                s.rollback()
-    except sa.exc.OperationalError:
-        st.error("Not written: the database is busy or unreachable. Try again in a moment.")
-        st.stop()
+if not state.can(Role.editor):
+    st.info("You can check files here; writing them needs the editor role.")
+    st.stop()
+
+# ------------------------------------------------------------------ stored values it changes
+changes = report.changes
+n_changes = len(changes)
+# The confirmation belongs to exactly these changes: if a rerun finds others (someone
+# wrote meanwhile), the checkbox and the button are new widgets, unticked, unclicked.
+changes_key = hashlib.sha256(changes.to_csv(index=False).encode()).hexdigest()[:12]
+reason = ""
+can_write = True
+if n_changes:
+    st.warning(
+        f"{n_changes} stored value{'s' if n_changes != 1 else ''} would change (old → new "
+        "below). Nothing is overwritten unless you confirm, with a reason kept in the "
+        "history of each value."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Line": changes[csvio.LINE_COL],
+                "Pilot": changes[csvio.PILOT_COL],
+                "Metric": changes[csvio.METRIC_COL],
+                "Week": changes[csvio.WEEK_LABEL_COL],
+                "Stored value": changes[csvio.OLD_VALUE_COL],
+                "New value": changes[csvio.VALUE_COL],
+                "Stored note": changes[csvio.OLD_NOTE_COL],
+                "New note": changes[csvio.NOTE_COL],
+            }
+        ),
+        hide_index=True,
+        placeholder="n/a",
+        key=f"import-changes-{digest}",
+        column_config={
+            "Stored value": st.column_config.NumberColumn("Stored value", format="plain"),
+            "New value": st.column_config.NumberColumn("New value", format="plain"),
+        },
+    )
+    confirmed = st.checkbox(
+        _overwrite_label(n_changes), key=f"import-confirm-{digest}-{changes_key}"
+    )
+    reason = st.text_input(
+        "Reason for the change (required)",
+        key=f"import-reason-{digest}",
+        max_chars=300,
+        placeholder="e.g. vendor corrected the March figures",
+    )
+    can_write = confirmed and bool(reason.strip())
+    if not can_write:
+        st.caption(f"To write, tick **{_overwrite_label(n_changes)}** and give a reason.")
+
+if st.button(
+    _write_label(n_rows),
+    type="primary",
+    key=f"import-write-{digest}-{changes_key}",
+    disabled=not can_write,
+):
+    with st.status(f"Importing {uploaded.name}…", expanded=True) as writing:
+        try:
+            with session_scope(state.get_engine()) as s:
+                result = csvio.import_measurements(
+                    session=s,
+                    actor=state.current_actor(),
+                    data=data,
+                    source=uploaded.name,
+                    update=n_changes > 0,
+                    reason=reason.strip() or None,
+                    decimal=decimal,
+                    date_format=date_format,
+                    expected_changes=changes if n_changes else None,
+                    progress=_progress_bar(),
+                )
+                if not result.ok:
+                    s.rollback()
+        except sa.exc.OperationalError:
+            writing.update(label="Not written", state="error")
+            st.error("Not written: the database is busy or unreachable. Try again in a moment.")
+            st.stop()
+        writing.update(
+            label=f"{uploaded.name}: {result.summary_line()}",
+            state="complete" if result.ok else "error",
+            expanded=not result.ok,
+        )
     if not result.ok:
-        st.error("Not written: " + ui.md_escape("; ".join(str(e) for e in result.errors)))
+        problem = "; ".join(str(e) for e in result.errors) or (
+            "stored values changed since the preview; check the values that would change again"
+        )
+        st.error("Not written: " + ui.md_escape(problem))
         st.stop()
     state.after_write()
     st.session_state["import_written"] = digest
