@@ -1550,7 +1550,7 @@ def import_measurements(
     data: bytes | str,
     dry_run: bool = False,
     source: str = "",
-    update: bool = True,
+    update: bool = False,
     reason: str | None = None,
     decimal: str | None = None,
     date_format: str | None = None,

@@ -40,7 +40,7 @@ def import_at_once(engine, files: list[str]) -> list:
             barrier.wait()
             with session_scope(engine) as s:
                 reports[i] = csvio.import_measurements(
-                    session=s, actor=f"user{i}", data=files[i], source=f"f{i}.csv"
+                    update=True, session=s, actor=f"user{i}", data=files[i], source=f"f{i}.csv"
                 )
                 if not reports[i].ok:
                     s.rollback()
@@ -97,7 +97,7 @@ def test_concurrent_updates_never_lose_one(engine):
     """Two imports update the same 600 existing values at once (the lost-update case)."""
     with session_scope(engine) as s:
         make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
-        csvio.import_measurements(session=s, actor="seed", data=weekly_csv(300, 40.0))
+        csvio.import_measurements(update=True, session=s, actor="seed", data=weekly_csv(300, 40.0))
     reports = import_at_once(engine, [weekly_csv(300, 30.0), weekly_csv(300, 35.0)])
     assert any(r.ok for r in reports)
     for r in reports:
@@ -119,7 +119,7 @@ def test_sqlite_busy_database_gives_try_again(sqlite_engine):
         lock.cursor().execute("BEGIN IMMEDIATE")  # another writer holds the lock
         with session_scope(impatient) as s:
             report = csvio.import_measurements(
-                session=s, actor="t", data=one_metric, source="busy.csv"
+                update=True, session=s, actor="t", data=one_metric, source="busy.csv"
             )
     finally:
         lock.rollback()
@@ -131,7 +131,7 @@ def test_sqlite_busy_database_gives_try_again(sqlite_engine):
         assert s.execute(sa.select(sa.func.count()).select_from(Measurement)).scalar_one() == 0
     # once the other writer is gone, the same import goes through
     with session_scope(sqlite_engine) as s:
-        ok = csvio.import_measurements(session=s, actor="t", data=one_metric)
+        ok = csvio.import_measurements(update=True, session=s, actor="t", data=one_metric)
     assert (ok.ok, ok.created) == (True, 3)
     with Session(sqlite_engine) as s:
         assert list(store.measurements_frame(s)["value"]) == [5.0, 5.0, 5.0]
@@ -309,13 +309,13 @@ def test_an_import_while_someone_saves_one_value(engine):
     the same moment: one of the outcomes below, each complete, never half an import."""
     with session_scope(engine) as s:
         make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
-        csvio.import_measurements(session=s, actor="seed", data=weekly_csv(300, 40.0))
+        csvio.import_measurements(update=True, session=s, actor="seed", data=weekly_csv(300, 40.0))
         mid = int(store.metrics_frame(s).set_index("key").loc["resolution_time", "metric_id"])
     week = date(2010, 1, 4) + timedelta(weeks=100)
 
     def importer(s):
         report = csvio.import_measurements(
-            session=s, actor="importer", data=weekly_csv(300, 30.0), source="new.csv"
+            update=True, session=s, actor="importer", data=weekly_csv(300, 30.0), source="new.csv"
         )
         if not report.ok:
             s.rollback()
@@ -409,7 +409,7 @@ class Pause:
 def seeded_import_case(engine) -> tuple[int, date]:
     with session_scope(engine) as s:
         make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
-        csvio.import_measurements(session=s, actor="seed", data=weekly_csv(300, 40.0))
+        csvio.import_measurements(update=True, session=s, actor="seed", data=weekly_csv(300, 40.0))
         mid = int(store.metrics_frame(s).set_index("key").loc["resolution_time", "metric_id"])
     return mid, date(2010, 1, 4) + timedelta(weeks=100)
 
@@ -419,7 +419,11 @@ def start_import(engine, out: dict) -> threading.Thread:
         try:
             with session_scope(engine) as s:
                 out["report"] = csvio.import_measurements(
-                    session=s, actor="importer", data=weekly_csv(300, 30.0), source="new.csv"
+                    update=True,
+                    session=s,
+                    actor="importer",
+                    data=weekly_csv(300, 30.0),
+                    source="new.csv",
                 )
                 if not out["report"].ok:
                     s.rollback()

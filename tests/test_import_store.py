@@ -108,6 +108,7 @@ def test_changed_value_updates_with_a_new_version(session, helpdesk):
         session,
         HEADER
         + f"{HD},resolution_time,2012-W01,100,\n{HD},resolution_time,2012-W02,85.5,typo fixed\n",
+        update=True,
     )
     assert (rep.created, rep.updated, rep.unchanged) == (0, 1, 1)
     got = stored(session)
@@ -148,7 +149,7 @@ def test_dry_run_reports_counts_and_writes_nothing(session, helpdesk):
         f"{HD},resolution_time,2012-W02,91,\n"
         f"{HD},resolution_time,2012-W03,80,\n"
     )
-    rep = run(session, text, dry_run=True)
+    rep = run(session, text, dry_run=True, update=True)
     assert rep.ok
     assert (rep.created, rep.updated, rep.unchanged, rep.written) == (1, 1, 1, False)
     assert rep.summary_line() == (

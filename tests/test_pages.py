@@ -444,6 +444,7 @@ def test_enter_shows_and_keeps_every_typed_digit(db):
     assert config["Existing"]["type_config"]["format"] == "plain"
     assert config["Change"]["type_config"]["format"] == "%+g"
 
+    at.text_input(key=f"enter-reason-{db['helpdesk']}-{week.isoformat()}").set_value("typo")
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert "1 updated" in at.success[0].value
     assert _stored(db["engine"], db["error_rate"]).loc[pd.Timestamp(week), "value"] == 4.12345
@@ -512,6 +513,7 @@ def test_enter_preview_shows_the_change_and_writes_nothing(db):
     assert rows.loc["Error rate (%)", "Action"] == "unchanged"
     assert _stored(db["engine"], db["resolution_time"]).loc[pd.Timestamp(week), "value"] == 72.0
 
+    at.text_input(key=f"enter-reason-{db['helpdesk']}-{week.isoformat()}").set_value("typo")
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert [s.value for s in at.success] == [
         f"Saved 2012-W06 for {HELPDESK}: 0 created, 1 updated, 1 unchanged."
@@ -621,7 +623,7 @@ def test_import_shows_every_error_and_writes_nothing(db):
     assert pd.Timestamp("2012-02-13") not in _stored(db["engine"], db["resolution_time"]).index
 
 
-SEMICOLON_CSV = f"pilot;metric;week;value\n{HELPDESK};resolution_time;2012-W07;69,5\n"
+SEMICOLON_CSV = "name;date;amount\nx;2012-W07;1\n"
 
 
 def test_import_file_level_error_is_named_and_readable(db):
@@ -632,12 +634,12 @@ def test_import_file_level_error_is_named_and_readable(db):
     errors = at.dataframe[0].value
     assert list(errors["Line"]) == ["file"]
     assert list(errors["Column"]) == [""]
-    assert "the header looks semicolon-separated" in errors["Problem"].iloc[0]
+    assert "(found: name, date, amount)" in errors["Problem"].iloc[0]
     messages = [e.value for e in at.error]
     assert messages[0].startswith("1 problem found: nothing will be written.")
     # the whole problem, in full, above the table
     assert messages[1].startswith("**File:** missing required columns pilot, metric, week")
-    assert messages[1].endswith("save the file as comma\\-separated CSV")
+    assert messages[1].endswith("\\(wide form\\)")
     config = _column_config(at, "Problem")
     assert config["Problem"]["width"] == "large"
     # rows tall enough for the cell text to wrap (Streamlit wraps above 64 px)
