@@ -35,6 +35,7 @@ BASELINE_COLOR = "#6b7280"
 TARGET_COLOR = "#2e7d32"
 CURRENT_COLOR = "#f0a202"
 PROJECTION_COLOR = "#7c3aed"
+CI_FILL = "rgba(240, 162, 2, 0.22)"
 ZONE_COLOR = "rgba(46, 125, 50, 0.10)"
 LABEL_BG = "rgba(255, 255, 255, 0.85)"
 
@@ -45,6 +46,33 @@ def with_unit(x: float | None, unit: str | None) -> str:
     if not unit or n == "n/a":
         return n
     return f"{n}{unit}" if unit == "%" else f"{n} {unit}"
+
+
+def fmt_money(x: float | None) -> str:
+    """An amount of money for tiles: ``48,000``, ``-1,250.5``, ``n/a`` when undefined.
+
+    Thousands separators, whole units from 100 up, at most 2 decimals below; no
+    currency symbol (a pilot's cost and value models share one currency, not stored).
+    """
+    if x is None or pd.isna(x):
+        return "n/a"
+    x = float(x)
+    text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def ci_range(
+    low: float | None, high: float | None, unit: str | None = "", *, signed: bool = False
+) -> str:
+    """A 95% interval for tiles: ``95% CI 47.1 to 66.5 h``, ``95% CI 4.05 to 4.67%``;
+    with ``signed`` (an improvement interval in %) ``95% CI +23.4% to +83.2%``;
+    "" when the interval is undefined."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    if signed:
+        lo, hi = (("+" if v > 0 else "") + fmt_number(v) + "%" for v in (low, high))
+        return f"95% CI {lo} to {hi}"
+    return f"95% CI {fmt_number(low)} to {with_unit(high, unit)}"
 
 
 def current_weeks(window: int | float | None, weeks_reported: int | float | None) -> int:
@@ -140,19 +168,23 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
 
     Draws the weekly values (a visible gap where a week is missing), the baseline and
     target lines labelled with value and unit, the target zone shaded, the current value
-    (trailing mean) as a segment over the weeks it averages, a vertical line at the
-    pilot's start week, and the trend line projected to the decision date.
+    (trailing mean) as a segment over the weeks it averages with its 95% confidence
+    interval as a band around it (``current_ci_low`` .. ``current_ci_high``: Student t
+    with an explicit baseline, Welch t against baseline weeks; see
+    :func:`metrics.computations.confidence_columns`), a vertical line at the pilot's
+    start week, and the trend line projected to the decision date.
 
     Args:
         weeks: the metric's measurements, columns ``week`` (Monday) and ``value``.
         metric: one row of :func:`metrics.computations.metric_summary` (dict or Series):
             label, unit, direction, baseline, target, current, trailing_window,
             start_date, decision_date, trend_slope, trend_intercept and optionally
-            projected_target_week.
+            projected_target_week, current_ci_low, current_ci_high, ci_method.
 
     Returns:
-        A plotly figure; traces are named ``values``, ``current``, ``projection`` (and
-        ``projected target``) by their ``meta``, and shapes are named ``baseline``,
+        A plotly figure; traces are named ``values``, ``current ci``, ``current``,
+        ``projection`` (and ``projected target``) by their ``meta``, and shapes are
+        named ``baseline``,
         ``target``, ``target zone`` and ``start``, so tests and callers can find them.
     """
     # Plotly reads <b>, <br>, <a> ... in text as markup: user text is shown literally.
@@ -204,6 +236,32 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
         n_reported = int(n_reported) if math.isfinite(n_reported) else len(reported)
         last = reported.tail(current_weeks(window, n_reported) or window)
         x0, x1 = last[C.WEEK].iloc[0], last[C.WEEK].iloc[-1]
+        ci_lo, ci_hi = _num(metric, C.CURRENT_CI_LOW), _num(metric, C.CURRENT_CI_HIGH)
+        if math.isfinite(ci_lo) and math.isfinite(ci_hi):
+            # The band spans the averaged weeks, half a week wider on each side so a
+            # single week still shows; drawn first so the segment sits on top of it.
+            bx0, bx1 = x0 - pd.Timedelta(days=3), x1 + pd.Timedelta(days=3)
+            method = {
+                C.STUDENT_T: "Student t, explicit baseline",
+                C.WELCH_T: "Welch t vs baseline weeks",
+            }.get(_get(metric, C.CI_METHOD), "")
+            ci_words = f"{with_unit(ci_lo, unit)} to {with_unit(ci_hi, unit)}"
+            fig.add_trace(
+                go.Scatter(
+                    name=f"95% CI of current: {ci_words}",
+                    meta="current ci",
+                    x=[bx0, bx1, bx1, bx0, bx0],
+                    y=[ci_lo, ci_lo, ci_hi, ci_hi, ci_lo],
+                    mode="lines",
+                    fill="toself",
+                    fillcolor=CI_FILL,
+                    line={"width": 0, "color": CURRENT_COLOR},
+                    hoveron="fills",
+                    hoverinfo="text",
+                    text=f"95% CI of current: {ci_words}" + (f" ({method})" if method else ""),
+                )
+            )
+            y_points += [ci_lo, ci_hi]
         fig.add_trace(
             go.Scatter(
                 name=f"{current_label(window, n_reported)}: {with_unit(current, unit)}",

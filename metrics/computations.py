@@ -3,7 +3,9 @@
 Nothing here touches the database or Streamlit. Column names are module constants so
 pages, exports and tests agree on them. Written by hand (not a library) because these
 definitions *are* the product: each follows DESIGN.md §4 to the letter, vectorised
-over whole portfolios with groupby so a page never loops per metric.
+over whole portfolios with groupby so a page never loops per metric. The statistics
+(Student t and Welch t quantiles) come from :mod:`scipy.stats`; the decision rules,
+guardrail statuses and economics formulas are written out in ``docs/decision-rules.md``.
 
 Inputs
 ------
@@ -13,7 +15,8 @@ Inputs
     unit object, direction object ("lower_is_better"|"higher_is_better"),
     role object ("primary"|"guardrail"), baseline float64 (NaN = from baseline weeks),
     target float64, margin float64 (NaN = none), start_date datetime64[ns],
-    decision_date datetime64[ns], trailing_window int64, min_weeks int64
+    decision_date datetime64[ns], trailing_window int64, min_weeks int64,
+    value_per_unit float64 (optional column; NaN = no value model)
 
 ``measurements`` (one row per metric and ISO week), columns::
 
@@ -27,6 +30,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 # ---- input columns
 PILOT_ID = "pilot_id"
@@ -46,11 +50,16 @@ WINDOW = "trailing_window"
 MIN_WEEKS = "min_weeks"
 WEEK = "week"
 VALUE = "value"
+VALUE_PER_UNIT = "value_per_unit"  # money per week per unit of improvement; NaN = no model
+COST = "cost"  # the pilot's cost (pilots frame), NaN = not set
 
 # ---- output columns of metric_summary
 BASELINE_SOURCE = "baseline_source"  # "explicit" | "baseline_weeks" | None
 BASELINE_WEEKS = "baseline_weeks"  # number of baseline-period weeks reported
+BASELINE_VAR = "baseline_var"  # sample variance (ddof 1) of the baseline-period weeks
 CURRENT = "current"
+CURRENT_WEEKS = "current_weeks"  # weeks averaged into current: min(window, reported)
+CURRENT_VAR = "current_var"  # sample variance (ddof 1) of those weeks
 WEEKS_REPORTED = "weeks_reported"  # pilot-period weeks with a value
 WEEKS_EXPECTED = "weeks_expected"  # complete pilot-period weeks up to as_of
 COMPLETENESS_PCT = "completeness_pct"
@@ -60,6 +69,11 @@ CHANGE_PCT = "change_pct"
 IMPROVEMENT_PCT = "improvement_pct"
 CI_LOW_PCT = "ci_low_pct"
 CI_HIGH_PCT = "ci_high_pct"
+CI_METHOD = "ci_method"  # "student_t" | "welch_t" | None (no interval)
+CI_DF = "ci_df"  # degrees of freedom of the t quantile used
+CURRENT_CI_LOW = "current_ci_low"  # the interval on the current value's scale (metric unit)
+CURRENT_CI_HIGH = "current_ci_high"
+SIGNIFICANT = "significant"  # the improvement interval excludes 0
 PROGRESS_PCT = "progress_pct"
 TARGET_MET = "target_met"
 TREND_SLOPE = "trend_slope"  # metric units per week
@@ -67,6 +81,16 @@ TREND_INTERCEPT = "trend_intercept"  # value at x = 0 (the start week)
 PROJECTED_TARGET_WEEK = "projected_target_week"  # datetime64 Monday or NaT
 GUARDRAIL_BREACHED = "guardrail_breached"
 STATUS = "status"
+ESTIMATED_WEEKLY_VALUE = "estimated_weekly_value"  # money per week (metric or pilot)
+
+# ---- per-pilot outputs
+PAYBACK_WEEK = "payback_week"  # datetime64 Monday or NaT
+ROI_PCT = "roi_pct"
+HAS_VALUE_MODEL = "has_value_model"
+PRIMARY_MET = "primary_met"
+PRIMARY_TOTAL = "primary_total"
+METRICS_MET = "metrics_met"
+METRICS_TOTAL = "metrics_total"
 
 # ---- statuses and recommendations
 MET, ON_TRACK, AT_RISK, OFF_TRACK, INSUFFICIENT = (
@@ -82,13 +106,19 @@ RECOMMENDATIONS = (GO, EXTEND, NO_GO, INSUFFICIENT)
 RECOMMENDATION = "recommendation"
 REASONS = "reasons"
 
-#: Projections further out than this (about 20 years) are reported as none.
+#: Confidence level of every interval (DESIGN §4: 95%).
+CONFIDENCE_LEVEL = 0.95
+#: Horizon of the return on investment, in weeks.
+ROI_WEEKS = 52
+#: Projections (and paybacks) further out than this (about 20 years) are reported as none.
 MAX_PROJECTION_WEEKS = 1040
 
 LOWER = "lower_is_better"
 HIGHER = "higher_is_better"
 PRIMARY = "primary"
 GUARDRAIL = "guardrail"
+STUDENT_T = "student_t"
+WELCH_T = "welch_t"
 
 
 def _monday(ts: pd.Timestamp | date) -> pd.Timestamp:
@@ -120,10 +150,12 @@ def baseline_and_current(
 
     Returns:
         ``metrics`` plus columns baseline (float64, replaced by the effective baseline),
-        baseline_source (object), baseline_weeks (int64), current (float64),
-        weeks_reported (int64), weeks_expected (int64), completeness_pct (float64),
-        last_week (datetime64[ns]), stale (bool), trend_slope, trend_intercept (float64).
-        Index: as in ``metrics``.
+        baseline_source (object), baseline_weeks (int64), baseline_var (float64, sample
+        variance of the baseline-period weeks, NaN below 2), current (float64),
+        current_weeks (int64, weeks averaged into current), current_var (float64, their
+        sample variance, NaN below 2), weeks_reported (int64), weeks_expected (int64),
+        completeness_pct (float64), last_week (datetime64[ns]), stale (bool),
+        trend_slope, trend_intercept (float64). Index: as in ``metrics``.
     """
     out = metrics.copy()
     as_of_ts = pd.Timestamp(as_of)
@@ -131,7 +163,9 @@ def baseline_and_current(
     m[METRIC_ID] = m[METRIC_ID].astype("int64")
     m[WEEK] = pd.to_datetime(m[WEEK]).astype("datetime64[ns]")
     m[VALUE] = m[VALUE].astype("float64")
-    m = m[m[WEEK] <= as_of_ts].dropna(subset=[VALUE])
+    # Sorted first, so every sum and variance adds in the same order whatever the
+    # input's row order (bit-for-bit the same numbers).
+    m = m[m[WEEK] <= as_of_ts].dropna(subset=[VALUE]).sort_values([METRIC_ID, WEEK], kind="stable")
     start_week = _monday_series(out[START_DATE])
     start_by_metric = pd.Series(start_week.to_numpy(), index=out[METRIC_ID].to_numpy())
     m["_start"] = m[METRIC_ID].map(start_by_metric).astype("datetime64[ns]")
@@ -140,8 +174,8 @@ def baseline_and_current(
     base = m[~is_pilot]
     pilot = m[is_pilot].sort_values([METRIC_ID, WEEK], kind="stable")
 
-    base_mean = base.groupby(METRIC_ID)[VALUE].mean()
-    base_n = base.groupby(METRIC_ID)[VALUE].size()
+    base_by = base.groupby(METRIC_ID)[VALUE]
+    base_mean, base_n, base_var = base_by.mean(), base_by.size(), base_by.var(ddof=1)
     ids = out[METRIC_ID]
     explicit = out[BASELINE].astype("float64")
     n_base = ids.map(base_n).fillna(0).astype("int64")
@@ -151,12 +185,16 @@ def baseline_and_current(
         explicit.notna(), "explicit", np.where(derived.notna(), "baseline_weeks", None)
     )
     out[BASELINE_WEEKS] = n_base.to_numpy()
+    out[BASELINE_VAR] = ids.map(base_var).astype("float64")
 
     window_by_metric = pd.Series(out[WINDOW].to_numpy(), index=ids.to_numpy())
     pilot["_w"] = pilot[METRIC_ID].map(window_by_metric)
     pilot["_rank_from_end"] = pilot.groupby(METRIC_ID).cumcount(ascending=False)
     trailing = pilot[pilot["_rank_from_end"] < pilot["_w"]]
-    out[CURRENT] = ids.map(trailing.groupby(METRIC_ID)[VALUE].mean()).astype("float64")
+    trail_by = trailing.groupby(METRIC_ID)[VALUE]
+    out[CURRENT] = ids.map(trail_by.mean()).astype("float64")
+    out[CURRENT_WEEKS] = ids.map(trail_by.size()).fillna(0).astype("int64")
+    out[CURRENT_VAR] = ids.map(trail_by.var(ddof=1)).astype("float64")
     out[WEEKS_REPORTED] = ids.map(pilot.groupby(METRIC_ID).size()).fillna(0).astype("int64")
     last_week = pilot.groupby(METRIC_ID)[WEEK].max().reindex(ids.to_numpy())
     out[LAST_WEEK] = last_week.to_numpy()
@@ -243,6 +281,156 @@ def change_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# ------------------------------------------------------------------ uncertainty
+
+
+def _as_float(x) -> np.ndarray:
+    return np.asarray(x, dtype="float64")
+
+
+def _t_quantile(df: np.ndarray, level: float) -> np.ndarray:
+    """Two-sided Student t quantile ``t_{(1+level)/2, df}``; NaN where df is not > 0."""
+    df = _as_float(df)
+    q = np.full(df.shape, np.nan)
+    ok = np.isfinite(df) & (df > 0)
+    q[ok] = stats.t.ppf(0.5 + level / 2.0, df[ok])
+    return q
+
+
+def student_t_interval(
+    mean, var, n, *, level: float = CONFIDENCE_LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confidence interval of a mean by Student's t (one sample), vectorised.
+
+    ``mean ± t_{(1+level)/2, n-1} * sqrt(var / n)`` with ``var`` the sample variance
+    (ddof 1). The same interval as ``scipy.stats.ttest_1samp(x, popmean)
+    .confidence_interval(level)``. Student's t because the weekly values' spread is
+    estimated from the few weeks themselves (typically 4), where the normal quantile
+    would give too narrow an interval.
+
+    Args:
+        mean, var, n: array-likes of equal length (float, float, int); n = number of
+            values, var = their sample variance.
+        level: confidence level (0.95 = 95%).
+
+    Returns:
+        (low, high, df): float64 arrays; NaN where n < 2 or an input is NaN. A zero
+        variance gives the point interval [mean, mean].
+    """
+    mean, var, n = _as_float(mean), _as_float(var), _as_float(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (n >= 2) & np.isfinite(mean) & np.isfinite(var)
+        se = np.sqrt(np.where(ok, var, np.nan) / n)
+        df = np.where(ok, n - 1, np.nan)
+        half = np.where(se == 0, 0.0, _t_quantile(df, level) * se)
+    return mean - half, mean + half, df
+
+
+def welch_t_interval(
+    mean1, var1, n1, mean2, var2, n2, *, level: float = CONFIDENCE_LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Confidence interval of ``mean1 - mean2`` by Welch's t, vectorised.
+
+    ``(mean1 - mean2) ± t_{(1+level)/2, df} * se`` with ``se = sqrt(v1/n1 + v2/n2)`` and
+    the Welch–Satterthwaite degrees of freedom
+    ``df = se^4 / ((v1/n1)^2 / (n1-1) + (v2/n2)^2 / (n2-1))``. The same interval as
+    ``scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)``. Welch
+    rather than the pooled two-sample t because the baseline period (months of weeks
+    before the pilot) and the trailing window (the last few pilot weeks) need not share
+    a variance: a pilot usually changes the spread as well as the level.
+
+    Args:
+        mean1, var1, n1: sample 1 (the baseline-period weeks): mean, sample variance
+            (ddof 1), count.
+        mean2, var2, n2: sample 2 (the trailing-window weeks).
+        level: confidence level.
+
+    Returns:
+        (low, high, df): float64 arrays; NaN where n1 < 2 or n2 < 2 or an input is
+        NaN. Both variances 0: the point interval [d, d] (df NaN).
+    """
+    m1, v1, n1 = _as_float(mean1), _as_float(var1), _as_float(n1)
+    m2, v2, n2 = _as_float(mean2), _as_float(var2), _as_float(n2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (n1 >= 2) & (n2 >= 2) & np.isfinite(v1) & np.isfinite(v2)
+        a, b = np.where(ok, v1 / n1, np.nan), np.where(ok, v2 / n2, np.nan)
+        se2 = a + b
+        df = np.where(se2 > 0, se2 * se2 / (a * a / (n1 - 1) + b * b / (n2 - 1)), np.nan)
+        half = np.where(se2 == 0, 0.0, _t_quantile(df, level) * np.sqrt(se2))
+    d = m1 - m2
+    return d - half, d + half, df
+
+
+def confidence_columns(frame: pd.DataFrame, *, level: float = CONFIDENCE_LEVEL) -> pd.DataFrame:
+    """The 95% interval of each metric's improvement (DESIGN §4 "Uncertainty").
+
+    Which test:
+
+    * explicit baseline (a number, not data): the interval of the current value, i.e.
+      the mean of the trailing-window weeks, by Student's t (:func:`student_t_interval`);
+      the baseline is a fixed number, so only the current value is uncertain.
+    * baseline from baseline-period weeks: the interval of the difference between the
+      baseline-week mean and the trailing-window mean by Welch's t
+      (:func:`welch_t_interval`); both means are estimates from data, with possibly
+      different variances.
+
+    Either is reported as an interval of improvement_pct: with the half-width ``h``
+    (metric units), ``ci_low_pct = improvement_pct - h / |b| * 100`` and
+    ``ci_high_pct = improvement_pct + h / |b| * 100`` (positive = better, so
+    low <= high for both directions). The same interval on the current value's own
+    scale is ``current ± h`` (``current_ci_low``/``current_ci_high``: the chart's band).
+    Undefined (NaN) with fewer than 2 values on a side; the percentage interval also
+    when b = 0 or b is undefined. *Significant* = the percentage interval excludes 0.
+
+    Args:
+        frame: columns baseline, baseline_source, baseline_weeks, baseline_var, current,
+            current_weeks, current_var, improvement_pct.
+        level: confidence level.
+
+    Returns:
+        A copy with ci_low_pct, ci_high_pct, current_ci_low, current_ci_high, ci_df
+        (float64), ci_method (object: "student_t" | "welch_t" | None) and significant
+        (bool; False where the interval is undefined).
+    """
+    out = frame.copy()
+    b = out[BASELINE].astype("float64").to_numpy()
+    c = out[CURRENT].astype("float64").to_numpy()
+    source = out[BASELINE_SOURCE].to_numpy()
+    welch = source == "baseline_weeks"
+    explicit = source == "explicit"
+    s_low, s_high, s_df = student_t_interval(c, out[CURRENT_VAR], out[CURRENT_WEEKS], level=level)
+    w_low, w_high, w_df = welch_t_interval(
+        b,
+        out[BASELINE_VAR],
+        out[BASELINE_WEEKS],
+        c,
+        out[CURRENT_VAR],
+        out[CURRENT_WEEKS],
+        level=level,
+    )
+    half = np.where(
+        welch, (w_high - w_low) / 2.0, np.where(explicit, (s_high - s_low) / 2.0, np.nan)
+    )
+    half = np.where(np.isfinite(c), half, np.nan)
+    defined = np.isfinite(half)
+    out[CI_METHOD] = np.where(defined, np.where(welch, WELCH_T, STUDENT_T), None)
+    out[CI_DF] = np.where(defined, np.where(welch, w_df, s_df), np.nan)
+    out[CURRENT_CI_LOW] = c - half
+    out[CURRENT_CI_HIGH] = c + half
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half_pct = np.where(np.isfinite(b) & (b != 0), half / np.abs(b) * 100.0, np.nan)
+    imp = out[IMPROVEMENT_PCT].astype("float64").to_numpy()
+    low, high = imp - half_pct, imp + half_pct
+    out[CI_LOW_PCT] = low
+    out[CI_HIGH_PCT] = high
+    with np.errstate(invalid="ignore"):
+        out[SIGNIFICANT] = np.isfinite(low) & np.isfinite(high) & ((low > 0) | (high < 0))
+    return out
+
+
+# ------------------------------------------------------------------ trend, status
+
+
 def projection(frame: pd.DataFrame) -> pd.Series:
     """Projected target week per metric from the trend line (DESIGN §4).
 
@@ -275,24 +463,55 @@ def projection(frame: pd.DataFrame) -> pd.Series:
     return start_week + pd.to_timedelta(weeks * 7, unit="D")
 
 
+def guardrail_breached(frame: pd.DataFrame) -> pd.Series:
+    """True where a guardrail metric is worse than its baseline by more than its
+    non-inferiority margin (DESIGN §4).
+
+    Worsening in metric units: ``c - b`` (lower is better) or ``b - c`` (higher is
+    better); breached when it exceeds ``margin`` (missing margin = 0: any worsening
+    breaches). Judged like a primary metric's status: only with at least ``min_weeks``
+    pilot weeks (fewer: the guardrail's status is ``insufficient_data``, not breached).
+    Primary metrics and metrics without baseline or current are never breached.
+
+    Args:
+        frame: columns role, direction, baseline, current, margin, weeks_reported,
+            min_weeks.
+
+    Returns:
+        bool Series, same index as ``frame``.
+    """
+    b, c = frame[BASELINE], frame[CURRENT]
+    worsening = np.where(frame[DIRECTION] == LOWER, c - b, b - c)
+    margin = frame[MARGIN].astype("float64").fillna(0.0)
+    enough = frame[WEEKS_REPORTED] >= frame[MIN_WEEKS]
+    breached = (frame[ROLE] == GUARDRAIL) & enough & b.notna() & c.notna() & (worsening > margin)
+    return breached.astype(bool)
+
+
 def metric_status(frame: pd.DataFrame, *, as_of: date | None = None) -> pd.Series:
     """Metric status (DESIGN §4), first match wins.
 
     1. ``insufficient_data``: fewer than ``min_weeks`` pilot weeks, or no baseline.
-    2. ``met``: target met.
-    3. ``off_track``: no improvement over baseline (current not better than baseline).
-    4. ``on_track``: projected to reach the target by the decision date, in a week after
+    2. Guardrail metrics are judged by their non-inferiority margin, not by their
+       target: ``off_track`` when breached, ``met`` when held (see
+       :func:`guardrail_breached`); the rules below are for primary metrics.
+    3. ``met``: target met.
+    4. ``off_track``: no improvement over baseline (current not better than baseline).
+    5. ``on_track``: projected to reach the target by the decision date, in a week after
        the last reported week and (given ``as_of``) not yet over.
-    5. ``at_risk``: improving but projected to miss the decision date.
+    6. ``at_risk``: improving but projected to miss the decision date.
 
     Args:
-        frame: columns weeks_reported, min_weeks, baseline, current, direction,
-            target_met, projected_target_week, last_week, decision_date.
+        frame: columns role, weeks_reported, min_weeks, baseline, current, direction,
+            target_met, projected_target_week, last_week, decision_date,
+            guardrail_breached.
 
     Returns:
         object Series of status strings, same index.
     """
     insufficient = (frame[WEEKS_REPORTED] < frame[MIN_WEEKS]) | frame[BASELINE].isna()
+    guard = (frame[ROLE] == GUARDRAIL).to_numpy()
+    breached = frame[GUARDRAIL_BREACHED].astype(bool).to_numpy()
     met = frame[TARGET_MET].fillna(False).astype(bool)
     # Improvement judged on the raw difference, so a baseline of 0 (change_pct
     # undefined) still counts: better = c < b (lower is better) or c > b.
@@ -311,28 +530,109 @@ def metric_status(frame: pd.DataFrame, *, as_of: date | None = None) -> pd.Serie
     if as_of is not None:  # a projected week that has already ended is no forecast
         in_time &= proj > last_complete_week(as_of)
     status = np.select(
-        [insufficient, met, ~improving, in_time],
-        [INSUFFICIENT, MET, OFF_TRACK, ON_TRACK],
+        [insufficient, guard & breached, guard, met, ~improving, in_time],
+        [INSUFFICIENT, OFF_TRACK, MET, MET, OFF_TRACK, ON_TRACK],
         default=AT_RISK,
     )
     return pd.Series(status, index=frame.index, dtype="object")
 
 
-def guardrail_breached(frame: pd.DataFrame) -> pd.Series:
-    """True where a guardrail metric is worse than its baseline by more than its margin.
+# ------------------------------------------------------------------ economics
 
-    Worsening in metric units: ``c - b`` (lower is better) or ``b - c`` (higher is
-    better); breached when it exceeds ``margin`` (missing margin = 0). Primary metrics
-    and metrics without baseline or current are never breached.
+
+def metric_weekly_value(frame: pd.DataFrame) -> pd.Series:
+    """Estimated weekly value of each metric's improvement (money per week).
+
+    ``(b - c) * value_per_unit`` for lower-is-better metrics, ``(c - b) *
+    value_per_unit`` for higher-is-better ones: the improvement in the metric's own
+    unit times the value model (money per week per unit of improvement); negative
+    when the metric got worse. NaN when the metric has no value model or b or c is
+    undefined (never 0).
+
+    Args:
+        frame: columns baseline, current, direction, and optionally value_per_unit
+            (absent = no metric has a value model).
 
     Returns:
-        bool Series, same index as ``frame``.
+        float64 Series, same index.
     """
-    b, c = frame[BASELINE], frame[CURRENT]
-    worsening = np.where(frame[DIRECTION] == LOWER, c - b, b - c)
-    margin = frame[MARGIN].astype("float64").fillna(0.0)
-    breached = (frame[ROLE] == GUARDRAIL) & b.notna() & c.notna() & (worsening > margin)
-    return breached.astype(bool)
+    if VALUE_PER_UNIT not in frame:
+        return pd.Series(np.nan, index=frame.index, dtype="float64")
+    b = frame[BASELINE].astype("float64")
+    c = frame[CURRENT].astype("float64")
+    gain = pd.Series(np.where(frame[DIRECTION] == LOWER, b - c, c - b), index=frame.index)
+    return (gain * frame[VALUE_PER_UNIT].astype("float64") + 0.0).astype("float64")
+
+
+def pilot_economics(summary: pd.DataFrame, pilots: pd.DataFrame) -> pd.DataFrame:
+    """Weekly value, payback week and 52-week ROI per pilot (docs/decision-rules.md).
+
+    * weekly value ``V`` = the sum of :func:`metric_weekly_value` over the pilot's
+      metrics that have a value model; undefined (NaN) when none has one, or when any
+      of them has no value yet (a partial sum would understate or overstate).
+    * payback week = ``start week + ceil(cost / V)`` weeks: the first week that begins
+      with the cumulative value since the start covering the cost. None (NaT) when V
+      <= 0 or undefined, the cost is not set or 0, or it lies more than
+      ``MAX_PROJECTION_WEEKS`` after the start.
+    * ``roi_pct = (52 * V - cost) / cost * 100``; NaN when V is undefined or the cost
+      is not set or 0.
+
+    Args:
+        summary: :func:`metric_summary` output (pilot_id, estimated_weekly_value,
+            value_per_unit).
+        pilots: one row per pilot: pilot_id (int64), start_date (datetime64), cost
+            (float64, NaN = not set).
+
+    Returns:
+        One row per pilot of ``pilots``, same order: pilot_id (int64), has_value_model
+        (bool), estimated_weekly_value (float64), payback_week (datetime64[ns]),
+        roi_pct (float64).
+    """
+    ids = pilots[PILOT_ID].astype("int64")
+    if summary.empty or VALUE_PER_UNIT not in summary:
+        modelled = pd.DataFrame({PILOT_ID: [], "n_model": [], "n_valued": [], "total": []})
+    else:
+        has_model = summary[VALUE_PER_UNIT].notna()
+        flags = pd.DataFrame(
+            {
+                PILOT_ID: summary[PILOT_ID].astype("int64"),
+                "n_model": has_model.astype("int64"),
+                "n_valued": (has_model & summary[ESTIMATED_WEEKLY_VALUE].notna()).astype("int64"),
+                "total": summary[ESTIMATED_WEEKLY_VALUE].where(has_model, 0.0).fillna(0.0),
+            }
+        )
+        modelled = flags.groupby(PILOT_ID)[["n_model", "n_valued", "total"]].sum().reset_index()
+    per = modelled.set_index(PILOT_ID).reindex(ids.to_numpy())
+    n_model = per["n_model"].fillna(0).to_numpy()
+    weekly = np.where(
+        (n_model > 0) & (per["n_valued"].fillna(0).to_numpy() == n_model),
+        per["total"].to_numpy(dtype="float64"),
+        np.nan,
+    )
+    cost = (
+        pilots[COST].astype("float64").to_numpy() if COST in pilots else np.full(len(ids), np.nan)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        has_cost = np.isfinite(cost) & (cost > 0)
+        roi = np.where(
+            has_cost & np.isfinite(weekly), (ROI_WEEKS * weekly - cost) / cost * 100.0, np.nan
+        )
+        weeks = np.where(has_cost & (weekly > 0), np.ceil(cost / weekly), np.nan)
+    weeks = np.where(weeks <= MAX_PROJECTION_WEEKS, weeks, np.nan)
+    start_week = _monday_series(pilots[START_DATE]).to_numpy()
+    payback = pd.Series(start_week) + pd.to_timedelta(weeks * 7, unit="D")
+    return pd.DataFrame(
+        {
+            PILOT_ID: ids.to_numpy(),
+            HAS_VALUE_MODEL: n_model > 0,
+            ESTIMATED_WEEKLY_VALUE: (weekly + 0.0).astype("float64"),
+            PAYBACK_WEEK: payback.astype("datetime64[ns]").to_numpy(),
+            ROI_PCT: roi.astype("float64") + 0.0,
+        }
+    )
+
+
+# ------------------------------------------------------------------ summary
 
 
 def metric_summary(
@@ -347,27 +647,36 @@ def metric_summary(
             expected-week count are judged at this date.
 
     Returns:
-        One row per metric, sorted by pilot then metric key: the input columns plus
-        those of :func:`baseline_and_current` and :func:`change_columns`, and
-        ci_low_pct, ci_high_pct (float64, NaN until the statistics land),
-        projected_target_week (datetime64[ns]), guardrail_breached (bool), status.
+        One row per metric, sorted by pilot then metric key: the input columns
+        (value_per_unit added as NaN when absent) plus those of
+        :func:`baseline_and_current`, :func:`change_columns` and
+        :func:`confidence_columns`, projected_target_week (datetime64[ns]),
+        guardrail_breached (bool), status (object) and estimated_weekly_value
+        (float64, :func:`metric_weekly_value`).
     """
     if metrics.empty:
         return _empty_summary(metrics)
+    metrics = metrics.copy()
+    if VALUE_PER_UNIT not in metrics:
+        metrics[VALUE_PER_UNIT] = np.nan
+    metrics[VALUE_PER_UNIT] = metrics[VALUE_PER_UNIT].astype("float64")
     out = baseline_and_current(metrics, measurements, as_of=as_of)
     out = change_columns(out)
-    out[CI_LOW_PCT] = np.nan
-    out[CI_HIGH_PCT] = np.nan
+    out = confidence_columns(out)
     out[PROJECTED_TARGET_WEEK] = projection(out)
     out[GUARDRAIL_BREACHED] = guardrail_breached(out)
     out[STATUS] = metric_status(out, as_of=as_of)
+    out[ESTIMATED_WEEKLY_VALUE] = metric_weekly_value(out)
     return out.sort_values([PILOT, KEY], kind="stable").reset_index(drop=True)
 
 
 SUMMARY_EXTRA_COLUMNS = [
     BASELINE_SOURCE,
     BASELINE_WEEKS,
+    BASELINE_VAR,
     CURRENT,
+    CURRENT_WEEKS,
+    CURRENT_VAR,
     WEEKS_REPORTED,
     WEEKS_EXPECTED,
     COMPLETENESS_PCT,
@@ -381,17 +690,28 @@ SUMMARY_EXTRA_COLUMNS = [
     TARGET_MET,
     CI_LOW_PCT,
     CI_HIGH_PCT,
+    CI_METHOD,
+    CI_DF,
+    CURRENT_CI_LOW,
+    CURRENT_CI_HIGH,
+    SIGNIFICANT,
     PROJECTED_TARGET_WEEK,
     GUARDRAIL_BREACHED,
     STATUS,
+    ESTIMATED_WEEKLY_VALUE,
 ]
 
 
 def _empty_summary(metrics: pd.DataFrame) -> pd.DataFrame:
     out = metrics.copy()
+    if VALUE_PER_UNIT not in out:
+        out[VALUE_PER_UNIT] = pd.Series(dtype="float64")
     for col in SUMMARY_EXTRA_COLUMNS:
         out[col] = pd.Series(dtype="object")
     return out
+
+
+# ------------------------------------------------------------------ words
 
 
 def fmt_number(x: float | None) -> str:
@@ -415,9 +735,45 @@ def _with_unit(x: float, unit: str) -> str:
     return f"{n}{unit}" if unit == "%" else f"{n} {unit}"
 
 
-def metric_reason(row: pd.Series) -> str:
-    """One plain-words line for a metric, e.g.
-    ``Resolution time 56.8 h vs target 80 h: met, 52% better than baseline 118 h``."""
+def margin_unit(unit: str | None) -> str:
+    """The unit a non-inferiority margin is written in: percentage points (``pp``) for
+    a metric in ``%`` (a margin of 0.5 on a rate of 2% is 0.5 points, not 0.5% of 2%),
+    else the metric's own unit."""
+    return "pp" if unit == "%" else (unit or "")
+
+
+def ci_text(low: float, high: float) -> str:
+    """``95% CI 22% to 60%`` for an improvement interval; "" when undefined."""
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    level = fmt_number(CONFIDENCE_LEVEL * 100)
+    return f"{level}% CI {fmt_number(low)}% to {fmt_number(high)}%"
+
+
+def _relation(imp: float, baseline: str | None) -> str:
+    """``12.5% worse than baseline 4%`` / ``same as baseline`` / ``baseline 0 pp``
+    (improvement undefined); without ``baseline`` text the comparison ends early."""
+    if pd.isna(imp):
+        return f"baseline {baseline}" if baseline else ""
+    than = f" than baseline {baseline}" if baseline else ""
+    if imp == 0:
+        return f"same as baseline {baseline}" if baseline else "same as baseline"
+    return f"{fmt_number(abs(imp))}% {'better' if imp > 0 else 'worse'}{than}"
+
+
+def metric_reason(row: pd.Series | dict) -> str:
+    """One plain-words line for a metric, with its numbers.
+
+    Primary metric: ``Resolution time 56.8 h vs target 80 h: met, 53.3% better than
+    baseline 121.6 h (95% CI 23.4% to 83.2%)``; a significantly worse one ends
+    ``(95% CI -14.1% to -5.95%: significantly worse)``. Guardrail metric: ``Complaint
+    rate 2.3% vs baseline 2% (non-inferiority margin 0.5 pp): held, 15% worse (95% CI
+    -30% to 0.1%)``. Too few weeks or no baseline say so. The interval is left out
+    where undefined.
+
+    Args:
+        row: one row of :func:`metric_summary` (Series or dict).
+    """
     label, unit = row[LABEL], row[UNIT] or ""
     status = row[STATUS]
     if pd.isna(row[BASELINE]):
@@ -425,24 +781,30 @@ def metric_reason(row: pd.Series) -> str:
     if status == INSUFFICIENT:
         n, need = int(row[WEEKS_REPORTED]), int(row[MIN_WEEKS])
         return f"{label}: {n} pilot week{'s' if n != 1 else ''} reported, {need} needed"
-    head = f"{label} {_with_unit(row[CURRENT], unit)} vs target {_with_unit(row[TARGET], unit)}"
     imp = row[IMPROVEMENT_PCT]
-    if pd.isna(imp):
-        vs = f"baseline {_with_unit(row[BASELINE], unit)}"
-    elif imp >= 0:
-        vs = f"{fmt_number(abs(imp))}% better than baseline {_with_unit(row[BASELINE], unit)}"
-    else:
-        vs = f"{fmt_number(abs(imp))}% worse than baseline {_with_unit(row[BASELINE], unit)}"
+    ci = ci_text(row.get(CI_LOW_PCT, np.nan), row.get(CI_HIGH_PCT, np.nan))
+    if ci and row[ROLE] == PRIMARY and row[CI_HIGH_PCT] < 0:
+        ci += ": significantly worse"
+    ci = f" ({ci})" if ci else ""
+    current, baseline = _with_unit(row[CURRENT], unit), _with_unit(row[BASELINE], unit)
     if row[ROLE] == GUARDRAIL:
         margin = 0.0 if pd.isna(row[MARGIN]) else row[MARGIN]
-        verdict = "guardrail breached" if row[GUARDRAIL_BREACHED] else "guardrail held"
-        return f"{head}: {verdict} (margin {_with_unit(margin, unit)}), {vs}"
+        verdict = "breached" if row[GUARDRAIL_BREACHED] else "held"
+        head = (
+            f"{label} {current} vs baseline {baseline} "
+            f"(non-inferiority margin {_with_unit(margin, margin_unit(unit))}): {verdict}"
+        )
+        relation = _relation(imp, None)
+        return f"{head}, {relation}{ci}" if relation else head
     words = status.replace("_", " ")
     proj = row[PROJECTED_TARGET_WEEK]
     if status in (ON_TRACK, AT_RISK) and pd.notna(proj):
-        iso = pd.Timestamp(proj).isocalendar()
-        words += f", projected to reach target in {iso.year}-W{iso.week:02d}"
-    return f"{head}: {words}, {vs}"
+        words += f", projected to reach target in {iso_label(proj)}"
+    head = f"{label} {current} vs target {_with_unit(row[TARGET], unit)}"
+    return f"{head}: {words}, {_relation(imp, baseline)}{ci}"
+
+
+# ------------------------------------------------------------------ recommendation
 
 
 def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
@@ -450,12 +812,18 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
 
     1. ``insufficient_data``: no primary metric, or a primary metric has fewer than
        ``min_weeks`` pilot weeks (or no baseline).
-    2. ``no_go``: a guardrail is breached; or a primary metric is significantly worse than
-       baseline (its improvement interval lies below zero; no interval yet = not
-       significant); or ``as_of`` is past the decision date and no primary metric met
-       its target.
+    2. ``no_go``: a guardrail is breached (worse than baseline by more than its
+       non-inferiority margin); or a primary metric is significantly worse than
+       baseline (its 95% improvement interval lies below zero: ``ci_high_pct < 0``; no
+       interval = not significant); or ``as_of`` is past the decision date and no
+       primary metric met its target.
     3. ``go``: every primary metric met its target and no guardrail is breached.
     4. ``extend``: otherwise.
+
+    Reasons: one line per metric the first matching rule looked at
+    (:func:`metric_reason`): the short primary metrics for rule 1, the breached
+    guardrails and significantly worse primary metrics (or, for the deadline, every
+    primary metric) for rule 2, every metric for rules 3 and 4.
 
     Vectorised over the whole portfolio (per-pilot counts with one groupby), so a
     portfolio of hundreds of pilots is judged without a Python loop per pilot.
@@ -467,10 +835,22 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
     Returns:
         One row per pilot, sorted by pilot name: pilot_id (int64), pilot (object),
         recommendation (object), reasons (object: the deciding metrics' lines joined by
-        "; "), metrics_met (int64), metrics_total (int64), stale (bool: every metric
-        stale).
+        "; "), primary_met, primary_total (int64: primary metrics that met their target
+        / all primary metrics), metrics_met, metrics_total (int64: every metric with
+        status met, guardrails counting as met when held / all metrics), stale (bool:
+        every metric stale).
     """
-    cols = [PILOT_ID, PILOT, RECOMMENDATION, REASONS, "metrics_met", "metrics_total", STALE]
+    cols = [
+        PILOT_ID,
+        PILOT,
+        RECOMMENDATION,
+        REASONS,
+        PRIMARY_MET,
+        PRIMARY_TOTAL,
+        METRICS_MET,
+        METRICS_TOTAL,
+        STALE,
+    ]
     if summary.empty:
         return pd.DataFrame(columns=cols)
     s = summary.sort_values([PILOT, KEY], kind="stable").reset_index(drop=True)
@@ -481,7 +861,7 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
             "primary": primary,
             "insufficient": primary & (s[STATUS] == INSUFFICIENT),
             "breached": (s[ROLE] == GUARDRAIL) & s[GUARDRAIL_BREACHED].astype(bool),
-            "sig_worse": primary & (s[CI_HIGH_PCT] < 0),
+            "sig_worse": primary & (s[CI_HIGH_PCT].astype("float64") < 0),
             "primary_met": primary & (s[STATUS] == MET),
             "met": s[STATUS] == MET,
             "stale": s[STALE].astype(bool),
@@ -537,8 +917,10 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
             PILOT: per[PILOT].to_numpy(),
             RECOMMENDATION: per[RECOMMENDATION].to_numpy(),
             REASONS: per[REASONS].to_numpy(),
-            "metrics_met": per["met"].astype("int64").to_numpy(),
-            "metrics_total": per["one"].astype("int64").to_numpy(),
+            PRIMARY_MET: per["primary_met"].astype("int64").to_numpy(),
+            PRIMARY_TOTAL: per["primary"].astype("int64").to_numpy(),
+            METRICS_MET: per["met"].astype("int64").to_numpy(),
+            METRICS_TOTAL: per["one"].astype("int64").to_numpy(),
             STALE: per["all_stale"].astype(bool).to_numpy(),
         }
     )

@@ -43,6 +43,11 @@ SUMMARY_EXPORT_COLUMNS = [
     "decided_by",
     "decided_at",
     "as_of",
+    "open_checklist_items",
+    # economics (docs/decision-rules.md), after DESIGN §6's columns
+    "estimated_weekly_value",
+    "payback_week",
+    "roi_pct",
 ]
 
 
@@ -63,8 +68,13 @@ class Evaluation:
         metrics: :func:`metrics.computations.metric_summary` output, one row per metric.
         pilots: :func:`metrics.computations.recommend` output joined with the pilots'
             fields: pilot_id, pilot, vendor, use_case, owner, stage, start_date,
-            decision_date, cost, recommendation, reasons, metrics_met, metrics_total,
-            stale, completeness_pct (mean over metrics, float64), last_week.
+            decision_date, cost, recommendation, reasons, primary_met, primary_total
+            (primary metrics that met their target / all primary metrics), metrics_met,
+            metrics_total (all metrics; a held guardrail counts as met), stale,
+            completeness_pct (mean over metrics, float64), last_week, and the
+            economics of :func:`metrics.computations.pilot_economics`:
+            has_value_model (bool), estimated_weekly_value (float64, money per week),
+            payback_week (datetime64[ns]), roi_pct (float64).
         as_of: the day judged at.
     """
 
@@ -93,11 +103,12 @@ def evaluate(session: Session, *, as_of: date, pilot_id: int | None = None) -> E
         agg = pd.DataFrame(columns=["completeness_pct", "last_week"])
     out = pilots.merge(recs.drop(columns=[C.PILOT]), on=C.PILOT_ID, how="left")
     out = out.merge(agg, left_on=C.PILOT_ID, right_index=True, how="left")
+    out = out.merge(C.pilot_economics(summary, pilots), on=C.PILOT_ID, how="left")
     no_metrics = out[C.RECOMMENDATION].isna()
     out.loc[no_metrics, C.RECOMMENDATION] = C.INSUFFICIENT
     out.loc[no_metrics, C.REASONS] = "no metrics defined"
-    out["metrics_met"] = out["metrics_met"].fillna(0).astype("int64")
-    out["metrics_total"] = out["metrics_total"].fillna(0).astype("int64")
+    for col in (C.PRIMARY_MET, C.PRIMARY_TOTAL, C.METRICS_MET, C.METRICS_TOTAL):
+        out[col] = out[col].fillna(0).astype("int64")
     out[C.STALE] = out[C.STALE].fillna(True).astype(bool)
     return Evaluation(metrics=summary, pilots=out, as_of=as_of)
 
@@ -109,8 +120,10 @@ def _empty_recs() -> pd.DataFrame:
             C.PILOT,
             C.RECOMMENDATION,
             C.REASONS,
-            "metrics_met",
-            "metrics_total",
+            C.PRIMARY_MET,
+            C.PRIMARY_TOTAL,
+            C.METRICS_MET,
+            C.METRICS_TOTAL,
             C.STALE,
         ]
     )
@@ -122,14 +135,36 @@ def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
     Numbers stay float64, rounded to ``SUMMARY_SIGNIFICANT`` significant digits (NaN =
     undefined,
     written empty); weeks are ISO labels;
-    ``as_of`` is an ISO date string. Decision columns are empty until decisions are
-    recorded.
+    ``as_of`` is an ISO date string. decision, decided_by and decided_at (ISO 8601
+    UTC, seconds) come from the pilot's latest recorded decision (empty when none,
+    whatever ``as_of``); ``open_checklist_items`` lists the pilot's open readiness and
+    governance items separated by "; " (empty when all are ticked; see
+    :func:`metrics.governance.open_checklist_items`).
+
+    Economics (appended after DESIGN §6's columns, empty where no value model is set;
+    formulas in docs/decision-rules.md): ``estimated_weekly_value`` is the metric's own
+    estimated value per week (money; empty when the metric has no value_per_unit);
+    ``payback_week`` (ISO label) and ``roi_pct`` (52-week ROI, %) are the pilot's,
+    repeated on each of its rows like the recommendation.
     """
     ev = evaluate(session, as_of=as_of)
     m = ev.metrics
     if m.empty:
         return pd.DataFrame(columns=SUMMARY_EXPORT_COLUMNS)
     recs = ev.pilots.set_index(C.PILOT_ID)
+    from metrics import governance  # latest decisions, open checklist items
+
+    latest = {
+        int(r[C.PILOT_ID]): (
+            r[governance.DECISION],
+            r[governance.DECIDED_BY],
+            r[governance.DECIDED_AT].isoformat(timespec="seconds"),
+        )
+        for r in governance.latest_decisions_frame(session).to_dict("records")
+    }
+    open_items = {
+        pid: "; ".join(items) for pid, items in governance.open_checklist_items(session).items()
+    }
     out = pd.DataFrame(
         {
             "pilot": m[C.PILOT],
@@ -152,10 +187,15 @@ def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
             "status": m[C.STATUS],
             "recommendation": m[C.PILOT_ID].map(recs[C.RECOMMENDATION]),
             "reasons": m[C.PILOT_ID].map(recs[C.REASONS]),
-            "decision": None,
-            "decided_by": None,
-            "decided_at": None,
+            "decision": m[C.PILOT_ID].map({k: v[0] for k, v in latest.items()}),
+            "decided_by": m[C.PILOT_ID].map({k: v[1] for k, v in latest.items()}),
+            "decided_at": m[C.PILOT_ID].map({k: v[2] for k, v in latest.items()}),
             "as_of": as_of.isoformat(),
+            "open_checklist_items": m[C.PILOT_ID].map(open_items),
+            # the metric's own estimated weekly value; payback and ROI are the pilot's
+            "estimated_weekly_value": m[C.ESTIMATED_WEEKLY_VALUE],
+            "payback_week": m[C.PILOT_ID].map(recs[C.PAYBACK_WEEK]).map(C.iso_label),
+            "roi_pct": m[C.PILOT_ID].map(recs[C.ROI_PCT]).astype("float64"),
         }
     )
     # The summary is read by people: round away float noise (52.42999999999999 ->

@@ -13,8 +13,10 @@ import pytest
 
 from dashboard.charts import (
     RECOMMENDATION_COLORS,
+    ci_range,
     current_label,
     current_weeks,
+    fmt_money,
     metric_chart,
     portfolio_counts_chart,
     weekly_series,
@@ -261,3 +263,73 @@ def test_current_label_uses_min_of_window_and_weeks_reported():
     assert current_label(4, None) == "Current"
     assert current_weeks(4, 2) == 2
     assert current_weeks(3, 10) == 3
+
+
+def test_confidence_band_spans_the_trailing_weeks():
+    weeks = _weeks(START - timedelta(weeks=3), [120, 119, 118, 100, 98, None, 90, 88, 86])
+    metric = _metric(
+        **{
+            C.CURRENT: 90.5,
+            C.CURRENT_CI_LOW: 84.25,
+            C.CURRENT_CI_HIGH: 96.75,
+            C.CI_METHOD: C.WELCH_T,
+            C.BASELINE: 119.0,
+        }
+    )
+    fig = metric_chart(weeks, metric)
+    band = _trace(fig, "current ci")
+    assert band.fill == "toself"
+    assert list(band.y) == [84.25, 84.25, 96.75, 96.75, 84.25]
+    xs = [pd.Timestamp(x) for x in band.x]
+    # the 4 averaged weeks W02..W06, half a week wider on each side
+    assert xs[0] == pd.Timestamp(START + timedelta(weeks=1)) - pd.Timedelta(days=3)
+    assert xs[1] == pd.Timestamp(START + timedelta(weeks=5)) + pd.Timedelta(days=3)
+    assert band.name == "95% CI of current: 84.2 h to 96.8 h"
+    assert "Welch t vs baseline weeks" in band.text
+    # drawn below the current segment, and inside the visible y range
+    metas = [t.meta for t in fig.data]
+    assert metas.index("current ci") < metas.index("current")
+    y_lo, y_hi = fig.layout.yaxis.range
+    assert y_lo < 84.25 and y_hi > 96.75
+
+
+def test_confidence_band_widens_the_y_range():
+    metric = _metric(**{C.CURRENT: 99.0, C.CURRENT_CI_LOW: 40.0, C.CURRENT_CI_HIGH: 158.0})
+    fig = metric_chart(_weeks(START, [100, 98, 95, 90, 88]), metric)
+    y_lo, y_hi = fig.layout.yaxis.range
+    assert y_lo < 40.0 and y_hi > 158.0
+
+
+def test_no_band_without_an_interval():
+    metric = _metric(**{C.CURRENT_CI_LOW: np.nan, C.CURRENT_CI_HIGH: np.nan})
+    fig = metric_chart(_weeks(START, [100, 98, 95, 90, 88]), metric)
+    assert not _has_trace(fig, "current ci")
+    assert _has_trace(fig, "current")
+    # and none when the metric frame has no interval columns at all
+    assert not _has_trace(metric_chart(_weeks(START, [100, 98]), _metric()), "current ci")
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [
+        (48000.0, "48,000"),
+        (1830.75, "1,831"),
+        (-1250.0, "-1,250"),
+        (42.5, "42.5"),
+        (0.125, "0.12"),
+        (0.0, "0"),
+        (np.nan, "n/a"),
+        (None, "n/a"),
+    ],
+)
+def test_fmt_money(x, text):
+    assert fmt_money(x) == text
+
+
+def test_ci_range():
+    assert ci_range(47.1, 66.52, "h") == "95% CI 47.1 to 66.5 h"
+    assert ci_range(4.054, 4.671, "%") == "95% CI 4.05 to 4.67%"  # a rate, not a change
+    assert ci_range(23.45, 83.21, "%", signed=True) == "95% CI +23.4% to +83.2%"
+    assert ci_range(-14.06, -5.94, "%", signed=True) == "95% CI -14.1% to -5.94%"
+    assert ci_range(np.nan, 1.0, "h") == ""
+    assert ci_range(None, None) == ""

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from metrics import computations as C
 
@@ -352,7 +353,13 @@ def _two_metric_pilot(primary_values, guard_values, *, decision=DECISION, as_of=
     [
         # rule 1 fires first even though the guardrail is breached
         ([70, 70, 70], [9, 9, 9, 9], DECISION, C.INSUFFICIENT, "Cycle time: 3 pilot weeks"),
-        ([70, 70, 70, 70], [6, 6, 6, 6], DECISION, C.NO_GO, "guardrail breached"),
+        (
+            [70, 70, 70, 70],
+            [6, 6, 6, 6],
+            DECISION,
+            C.NO_GO,
+            "(non-inferiority margin 1 pp): breached",
+        ),
         ([100, 100, 100, 100], [4, 4, 4, 4], date(2026, 1, 30), C.NO_GO, "decision date"),
         ([70, 70, 70, 70], [4.5] * 4, DECISION, C.GO, "Cycle time 70 h vs target 80 h: met"),
         ([100, 95, 90, 85], [4, 4, 4, 4], DECISION, C.EXTEND, "on track"),
@@ -365,14 +372,16 @@ def test_recommendation_rules_in_order(primary, guard, decision, recommendation,
 
 
 def test_go_reason_text_golden():
-    rec = _two_metric_pilot([70, 70, 70, 70], [4.5] * 4)
+    rec = _two_metric_pilot([69, 71, 69, 71], [4.4, 4.6, 4.4, 4.6])
+    # 69, 71, 69, 71: sd 1.1547, se 0.57735, t(0.975, 3) = 3.18245 -> +-1.83739 h
     assert rec[C.REASONS] == (
-        "Cycle time 70 h vs target 80 h: met, 36.4% better than baseline 110 h; "
-        "Error rate 4.5% vs target 3%: guardrail held (margin 1%), "
-        "12.5% worse than baseline 4%"
+        "Cycle time 70 h vs target 80 h: met, 36.4% better than baseline 110 h "
+        "(95% CI 34.7% to 38%); "
+        "Error rate 4.5% vs baseline 4% (non-inferiority margin 1 pp): held, "
+        "12.5% worse (95% CI -17.1% to -7.91%)"
     )
-    assert rec["metrics_met"] == 1
-    assert rec["metrics_total"] == 2
+    assert (rec[C.PRIMARY_MET], rec[C.PRIMARY_TOTAL]) == (1, 1)
+    assert (rec[C.METRICS_MET], rec[C.METRICS_TOTAL]) == (2, 2)
 
 
 def test_pilot_without_primary_metric_is_insufficient():
@@ -401,3 +410,234 @@ def test_pilot_without_primary_metric_is_insufficient():
 )
 def test_fmt_number(x, text):
     assert C.fmt_number(x) == text
+
+
+# ------------------------------------------------------------- uncertainty
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        [70.0, 72.0, 74.0, 76.0],
+        [1.5, 2.5],
+        [100.0, 98.5, 97.25, 101.0, 99.0],
+        [0.001, 0.003, 0.002],
+    ],
+)
+def test_student_t_interval_matches_scipy(sample):
+    x = np.array(sample)
+    low, high, df = C.student_t_interval([x.mean()], [x.var(ddof=1)], [len(x)])
+    ci = stats.ttest_1samp(x, popmean=0.0).confidence_interval(0.95)
+    assert (low[0], high[0]) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert df[0] == len(x) - 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ([108.0, 110.0, 112.0], [118.0, 120.0, 122.0, 124.0]),
+        ([120.0, 95.5, 130.25, 101.0, 140.0, 88.0], [60.0, 55.0]),
+        ([5.0, 5.0, 5.0], [4.0, 4.5, 5.5]),  # one side without variance: df = n2 - 1
+        ([0.2, 0.4, 0.9, 0.3], [0.25, 0.26, 0.24]),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy on [5, 5, 5]
+def test_welch_t_interval_matches_scipy(a, b):
+    x, y = np.array(a), np.array(b)
+    low, high, df = C.welch_t_interval(
+        [x.mean()], [x.var(ddof=1)], [len(x)], [y.mean()], [y.var(ddof=1)], [len(y)]
+    )
+    res = stats.ttest_ind(x, y, equal_var=False)
+    ci = res.confidence_interval(0.95)
+    assert (low[0], high[0]) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert df[0] == pytest.approx(res.df, rel=1e-12)
+
+
+def test_intervals_are_vectorised_and_undefined_below_two_values():
+    low, high, _ = C.student_t_interval(
+        [5.0, 5.0, 5.0, np.nan], [1.0, np.nan, 0.0, 1.0], [4, 1, 3, 4]
+    )
+    assert low[0] < 5.0 < high[0]
+    assert math.isnan(low[1]) and math.isnan(high[1])  # one value: undefined
+    assert (low[2], high[2]) == (5.0, 5.0)  # no spread: a point
+    assert math.isnan(low[3])
+    low, high, df = C.welch_t_interval(
+        [10, 10, 10], [1, 1, 0], [1, 3, 3], [8, 8, 8], [1, 1, 0], [3, 1, 3]
+    )
+    assert math.isnan(low[0]) and math.isnan(low[1])  # 1 baseline value / 1 pilot value
+    assert (low[2], high[2]) == (2.0, 2.0) and math.isnan(df[2])
+
+
+@pytest.mark.parametrize(
+    ("explicit", "baseline_values", "pilot_values", "window", "defined"),
+    [
+        (110.0, None, [70, 72, 74, 76], 4, True),
+        (110.0, None, [70], 4, False),  # one trailing value
+        (110.0, None, [70, 72, 74, 76], 1, False),  # a trailing window of 1 week
+        (0.0, None, [1.0, 1.5, 2.0, 2.5], 4, False),  # b = 0: no percentage interval
+        (None, [100.0, 110.0, 120.0], [70, 72, 74, 76], 4, True),  # Welch
+        (None, [100.0, 110.0], [70, 72, 74, 76], 4, False),  # no baseline at all
+        (None, [100.0, 110.0, 120.0], [70], 4, False),  # one pilot value
+    ],
+)
+def test_interval_defined_only_with_two_values_a_side(
+    explicit, baseline_values, pilot_values, window, defined
+):
+    m = weeks(pilot_values)
+    if baseline_values:
+        m = pd.concat([weeks(baseline_values, first=BASE3), m])
+    row = metric_row(
+        **{C.BASELINE: np.nan if explicit is None else explicit, C.WINDOW: window, C.MIN_WEEKS: 1}
+    )
+    s = summarize([row], m).iloc[0]
+    assert (not math.isnan(s[C.CI_LOW_PCT])) is defined
+    assert (not math.isnan(s[C.CI_HIGH_PCT])) is defined
+    if not defined:
+        assert not s[C.SIGNIFICANT]
+    else:
+        assert s[C.CI_METHOD] == (C.STUDENT_T if explicit is not None else C.WELCH_T)
+
+
+def test_zero_baseline_keeps_the_interval_of_the_current_value():
+    row = metric_row(**{C.DIRECTION: C.HIGHER, C.BASELINE: 0.0, C.TARGET: 2.0, C.UNIT: "pp"})
+    s = summarize([row], weeks([1.0, 1.5, 2.0, 2.5])).iloc[0]
+    assert math.isnan(s[C.CI_LOW_PCT]) and not s[C.SIGNIFICANT]
+    ci = stats.ttest_1samp([1.0, 1.5, 2.0, 2.5], 0.0).confidence_interval()
+    assert (s[C.CURRENT_CI_LOW], s[C.CURRENT_CI_HIGH]) == pytest.approx((ci.low, ci.high))
+
+
+def test_higher_is_better_interval_is_ordered_low_to_high():
+    row = metric_row(**{C.DIRECTION: C.HIGHER, C.BASELINE: 10.0, C.TARGET: 14.0, C.UNIT: "items/h"})
+    s = summarize([row], weeks([11.0, 12.0, 13.0, 12.0])).iloc[0]
+    ci = stats.ttest_1samp([11.0, 12.0, 13.0, 12.0], 0.0).confidence_interval()
+    assert s[C.CI_LOW_PCT] == pytest.approx((ci.low - 10) / 10 * 100)
+    assert s[C.CI_HIGH_PCT] == pytest.approx((ci.high - 10) / 10 * 100)
+    assert s[C.IMPROVEMENT_PCT] == pytest.approx(20.0)
+    assert s[C.CI_LOW_PCT] < s[C.IMPROVEMENT_PCT] < s[C.CI_HIGH_PCT]
+    assert s[C.SIGNIFICANT]
+
+
+def test_significantly_worse_primary_is_no_go_and_noisy_worse_is_not():
+    # 112, 118, 114, 120 vs explicit 110: worse, interval below 0 -> no-go by rule 2
+    rec = _two_metric_pilot([112, 118, 114, 120], [4, 4, 4, 4])
+    assert rec[C.RECOMMENDATION] == C.NO_GO
+    assert rec[C.REASONS].startswith("Cycle time 116 h vs target 80 h: off track, 5.45% worse")
+    assert rec[C.REASONS].endswith(": significantly worse)")
+    # 100, 130, 95, 135 (mean 115): worse, but the interval includes 0 -> extend
+    rec = _two_metric_pilot([100, 130, 95, 135], [4, 4, 4, 4])
+    assert rec[C.RECOMMENDATION] == C.EXTEND
+    assert "significantly" not in rec[C.REASONS]
+
+
+def test_guardrail_with_too_few_weeks_is_not_judged():
+    row = metric_row(
+        **{C.ROLE: C.GUARDRAIL, C.BASELINE: 4.0, C.TARGET: 3.0, C.MARGIN: 1.0, C.UNIT: "%"}
+    )
+    s = summarize([row], weeks([9.0, 9.0, 9.0])).iloc[0]
+    assert (s[C.STATUS], bool(s[C.GUARDRAIL_BREACHED])) == (C.INSUFFICIENT, False)
+    assert C.metric_reason(s) == "Cycle time: 3 pilot weeks reported, 4 needed"
+
+
+def test_guardrail_reason_in_the_issue_words():
+    row = metric_row(
+        **{
+            C.LABEL: "Complaint rate",
+            C.UNIT: "%",
+            C.ROLE: C.GUARDRAIL,
+            C.BASELINE: 2.0,
+            C.TARGET: 1.5,
+            C.MARGIN: 0.5,
+            C.WINDOW: 1,
+        }
+    )
+    s = summarize([row], weeks([2.3, 2.3, 2.3, 2.3])).iloc[0]
+    assert C.metric_reason(s) == (
+        "Complaint rate 2.3% vs baseline 2% (non-inferiority margin 0.5 pp): held, 15% worse"
+    )
+    assert s[C.STATUS] == C.MET
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "text"),
+    [(22.04, 60.0, "95% CI 22% to 60%"), (-5.25, 0.5, "95% CI -5.25% to 0.5%"), (np.nan, 1.0, "")],
+)
+def test_ci_text(low, high, text):
+    assert C.ci_text(low, high) == text
+
+
+def test_margin_unit():
+    assert (C.margin_unit("%"), C.margin_unit("h"), C.margin_unit(None)) == ("pp", "h", "")
+
+
+# ------------------------------------------------------------- economics
+
+
+@pytest.mark.parametrize(
+    ("direction", "b", "c", "vpu", "value"),
+    [
+        (C.LOWER, 110.0, 73.0, 25.0, 925.0),  # 37 h better x 25
+        (C.LOWER, 110.0, 120.0, 25.0, -250.0),  # worse: negative
+        (C.HIGHER, 10.0, 12.5, 400.0, 1000.0),
+        (C.HIGHER, 10.0, 12.5, np.nan, None),  # no value model
+        (C.LOWER, np.nan, 73.0, 25.0, None),  # no baseline
+        (C.LOWER, 110.0, np.nan, 25.0, None),  # no current value: never 0
+    ],
+)
+def test_metric_weekly_value(direction, b, c, vpu, value):
+    frame = pd.DataFrame(
+        {C.BASELINE: [b], C.CURRENT: [c], C.DIRECTION: [direction], C.VALUE_PER_UNIT: [vpu]}
+    )
+    got = C.metric_weekly_value(frame).iloc[0]
+    assert math.isnan(got) if value is None else got == pytest.approx(value)
+
+
+def _econ(values: list[float | None], vpus: list[float | None], cost: float | None):
+    summary = pd.DataFrame(
+        {
+            C.PILOT_ID: [1] * len(values),
+            C.VALUE_PER_UNIT: [np.nan if v is None else v for v in vpus],
+            C.ESTIMATED_WEEKLY_VALUE: [np.nan if v is None else v for v in values],
+        }
+    )
+    pilots = pd.DataFrame(
+        {
+            C.PILOT_ID: [1],
+            C.START_DATE: [pd.Timestamp("2026-01-07")],  # a Wednesday of 2026-W02
+            C.COST: [np.nan if cost is None else cost],
+        }
+    )
+    return C.pilot_economics(summary, pilots).iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("values", "vpus", "cost", "weekly", "payback", "roi"),
+    [
+        # 925 + 75 = 1000 a week; 20,000 / 1000 = 20 weeks after 2026-W02 -> 2026-W22
+        ([925.0, 75.0], [25.0, 3.0], 20000.0, 1000.0, "2026-W22", 160.0),
+        ([925.0, None], [25.0, None], 20000.0, 925.0, "2026-W24", 140.5),  # 1 model only
+        ([925.0, None], [25.0, 3.0], 20000.0, None, None, None),  # a model without value
+        ([None], [None], 20000.0, None, None, None),  # no value model at all
+        ([-250.0], [25.0], 20000.0, -250.0, None, -165.0),  # worse: no payback, ROI < 0
+        ([925.0], [25.0], None, 925.0, None, None),  # no cost
+        ([925.0], [25.0], 0.0, 925.0, None, None),  # cost 0: nothing to pay back
+        ([0.5], [1.0], 1e6, 0.5, None, (26 - 1e6) / 1e6 * 100),  # beyond the horizon
+    ],
+)
+def test_pilot_economics(values, vpus, cost, weekly, payback, roi):
+    row = _econ(values, vpus, cost)
+    assert bool(row[C.HAS_VALUE_MODEL]) is any(v is not None for v in vpus)
+    for col, want in ((C.ESTIMATED_WEEKLY_VALUE, weekly), (C.ROI_PCT, roi)):
+        assert math.isnan(row[col]) if want is None else row[col] == pytest.approx(want), col
+    assert C.iso_label(row[C.PAYBACK_WEEK]) == payback
+
+
+def test_economics_in_the_summary_and_without_the_column():
+    row = metric_row(**{C.BASELINE: 110.0, C.VALUE_PER_UNIT: 25.0})
+    s = summarize([row], weeks([70, 72, 74, 76]))
+    assert s[C.ESTIMATED_WEEKLY_VALUE].iloc[0] == pytest.approx(925.0)
+    plain = summarize([metric_row(**{C.BASELINE: 110.0})], weeks([70, 72, 74, 76]))
+    assert math.isnan(plain[C.ESTIMATED_WEEKLY_VALUE].iloc[0])
+    pilots = pd.DataFrame({C.PILOT_ID: [1, 2], C.START_DATE: pd.to_datetime(["2026-01-05"] * 2)})
+    econ = C.pilot_economics(plain, pilots)  # no cost column, a pilot without metrics
+    assert list(econ[C.HAS_VALUE_MODEL]) == [False, False]
+    assert econ[C.ROI_PCT].isna().all() and econ[C.PAYBACK_WEEK].isna().all()
