@@ -480,3 +480,62 @@ class AuditEvent(SQLModel, table=True):
     entity_id: int | None = None
     action: str = Field(max_length=30)
     detail: str = Field(default="{}", sa_type=sa.Text)
+
+
+# --------------------------------------------------------------------------- governance input
+
+
+class DecisionCreate(SQLModel):
+    """Validated input for a signed decision (:func:`metrics.governance.record_decision`).
+
+    ``rationale`` is stripped; it may span lines. Whether one is required depends on
+    the recommendation at the moment of saving (the store checks that).
+    """
+
+    pilot_id: int
+    decision: DecisionKind
+    rationale: str = Field(default="", max_length=4000)
+    as_of: date
+
+    @field_validator("rationale")
+    @classmethod
+    def _rationale(cls, v: str) -> str:
+        return check_text(v.strip(), "rationale", single_line=False)
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of(cls, v: date) -> date:
+        return check_date_range(v, "as_of")
+
+
+class ChecklistItemCreate(SQLModel):
+    """A new readiness or governance item for a pilot: one line of text, 1..500 chars."""
+
+    pilot_id: int
+    item: str = Field(max_length=500)
+
+    @field_validator("item")
+    @classmethod
+    def _item(cls, v: str) -> str:
+        v = check_text(v.strip(), "item")
+        if not v:
+            raise ValueError("item must not be empty: write what has to be in place")
+        return v
+
+
+class ChecklistTick(SQLModel):
+    """Tick (``done=True``, evidence required) or un-tick a checklist item.
+
+    ``expected_version`` is the item's version the user saw; a different stored version
+    means someone else changed it meanwhile (optimistic concurrency).
+    """
+
+    item_id: int
+    done: bool
+    evidence: str = Field(default="", max_length=4000)
+    expected_version: int | None = None
+
+    @field_validator("evidence")
+    @classmethod
+    def _evidence(cls, v: str) -> str:
+        return check_text(v.strip(), "evidence", single_line=False)

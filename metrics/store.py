@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -128,6 +130,7 @@ METRIC_COLUMNS = [
     C.DECISION_DATE,
     C.WINDOW,
     C.MIN_WEEKS,
+    C.VALUE_PER_UNIT,
 ]
 
 
@@ -139,7 +142,8 @@ def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFr
         Columns metric_id, pilot_id (int64), pilot, key, label, unit, direction, role
         (object), baseline, target, margin, min_value, max_value (float64, NaN = not
         set), vendor, stage (object), start_date, decision_date (datetime64[ns]),
-        trailing_window, min_weeks (int64). Sorted by pilot name, then metric key.
+        trailing_window, min_weeks (int64), value_per_unit (float64, NaN = no value
+        model). Sorted by pilot name, then metric key.
     """
     stmt = (
         sa.select(
@@ -162,6 +166,7 @@ def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFr
             Pilot.decision_date,
             Pilot.trailing_window,
             Pilot.min_weeks,
+            Metric.value_per_unit,
         )
         .join(Pilot, Pilot.id == Metric.pilot_id)
         .order_by(Pilot.name, Metric.key)
@@ -169,7 +174,7 @@ def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFr
     if pilot_id is not None:
         stmt = stmt.where(Metric.pilot_id == pilot_id)
     df = _frame(session, stmt, METRIC_COLUMNS)
-    for col in (C.BASELINE, C.TARGET, C.MARGIN, "min_value", "max_value"):
+    for col in (C.BASELINE, C.TARGET, C.MARGIN, "min_value", "max_value", C.VALUE_PER_UNIT):
         df[col] = df[col].astype("float64")
     for col in (C.START_DATE, C.DECISION_DATE):
         df[col] = pd.to_datetime(df[col])
@@ -297,10 +302,16 @@ def save_pilot(
     Every created or changed pilot and metric is recorded in the audit log
     (:class:`metrics.models.AuditEvent`, fields before and after).
 
+    A new pilot gets the default readiness checklist
+    (:func:`metrics.governance.ensure_default_checklist`). A stage change must pass its
+    stage gate (:func:`metrics.governance.stage_gate`); a new pilot starts in
+    discovery or pilot.
+
     Raises:
         PermissionDenied: the actor is not an admin.
-        StoreError: two metrics share a key, or a metric's explicit baseline/target
-            conflicts with the stored data. Nothing is written.
+        StoreError: two metrics share a key, a metric's explicit baseline/target
+            conflicts with the stored data, or the stage change skips its gate (the
+            message says what to record first). Nothing is written.
     """
     require_role(session=session, actor=actor, needed=Role.admin, action="saving a pilot")
     keys = [m.key for m in metrics_in]
@@ -312,11 +323,23 @@ def save_pilot(
     created = pilot is None
     fields = pilot_in.model_dump()
     fields["stage"] = pilot_in.stage.value
+    from metrics import governance  # imports this module: import when used
+
+    if created or pilot.stage != fields["stage"]:
+        # Stage gate before anything is written (metrics.governance.stage_gate).
+        governance.check_stage_move(
+            session=session,
+            name=pilot_in.name,
+            pilot_id=None if created else pilot.id,
+            from_stage=None if created else pilot.stage,
+            to_stage=fields["stage"],
+        )
     if created:
         pilot = Pilot(**fields, created_at=now, updated_at=now)
         session.add(pilot)
         session.flush()
         session.add(StageEvent(pilot_id=pilot.id, to_stage=pilot.stage, by=actor, at=now))
+        governance.ensure_default_checklist(session=session, actor=actor, pilot_id=pilot.id)
         record_audit(
             session=session,
             actor=actor,
@@ -395,12 +418,18 @@ def save_pilot(
 
 
 def set_stage(*, session: Session, actor: str, pilot_id: int, stage: str, note: str = "") -> None:
-    """Move a pilot to ``stage``, recording a :class:`StageEvent`.
+    """Move a pilot to ``stage``, recording a :class:`StageEvent` and an audit record.
+
+    Moves follow :data:`metrics.governance.NEXT_STAGES` and their stage gates
+    (:func:`metrics.governance.stage_gate`): ``production`` needs a recorded go (the
+    latest decision) and no open checklist item; ``stopped`` needs a recorded no_go.
 
     Raises:
         PermissionDenied: the actor is not an admin.
-        StoreError: unknown pilot or stage.
+        StoreError: unknown pilot or stage, or the move skips its gate (the message
+            says what to record first). Nothing is written.
     """
+    from metrics import governance
     from metrics.models import Stage
 
     require_role(session=session, actor=actor, needed=Role.admin, action="changing a stage")
@@ -415,11 +444,22 @@ def set_stage(*, session: Session, actor: str, pilot_id: int, stage: str, note: 
         raise StoreError(f"no pilot with id {pilot_id}")
     if pilot.stage == new:
         return
+    governance.check_stage_move(
+        session=session, name=pilot.name, pilot_id=pilot.id, from_stage=pilot.stage, to_stage=new
+    )
     now = utcnow()
     session.add(
         StageEvent(
             pilot_id=pilot_id, from_stage=pilot.stage, to_stage=new, by=actor, at=now, note=note
         )
+    )
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="pilot",
+        entity_id=pilot.id,
+        action="set_stage",
+        detail={"before": {"stage": pilot.stage}, "after": {"stage": new}, "note": note},
     )
     pilot.stage = new
     pilot.updated_at = now
@@ -607,6 +647,9 @@ def write_measurements(
     now = utcnow()
 
     if not to_create.empty:
+        # A week whose value was deleted continues its version count (version = number
+        # of revisions), so a form built from the old value never matches the new row.
+        prior = _revision_counts(session, to_create)
         session.execute(
             sa.insert(Measurement.__table__),
             [
@@ -617,7 +660,7 @@ def write_measurements(
                     "note": r.note,
                     "entered_by": actor,
                     "entered_at": now,
-                    "version": 1,
+                    "version": prior.get((int(r.metric_id), r.week), 0) + 1,
                 }
                 for r in to_create.itertuples(index=False)
             ],
@@ -701,6 +744,211 @@ def write_measurements(
     return WriteCounts(len(to_create), len(to_update), int(same.sum()))
 
 
+def _revision_counts(session: Session, rows: pd.DataFrame) -> dict[tuple[int, date], int]:
+    """How many revisions each (metric_id, week) of ``rows`` already has (one query)."""
+    R = MeasurementRevision
+    found = session.execute(
+        sa.select(R.metric_id, R.week, sa.func.count())
+        .where(
+            R.metric_id.in_(sorted({int(x) for x in rows[C.METRIC_ID]})),
+            R.week >= min(rows[C.WEEK]),
+            R.week <= max(rows[C.WEEK]),
+        )
+        .group_by(R.metric_id, R.week)
+    ).all()
+    return {(int(mid), wk): int(n) for mid, wk, n in found}
+
+
+class _Unchecked(Enum):
+    """Type of :data:`UNCHECKED`."""
+
+    token = "unchecked"
+
+
+#: Default ``expected_version`` of :func:`record_measurement` and
+#: :func:`delete_measurement`: no form to compare with (imports, the CLI, scripts); the
+#: value read just before the write is the expected one, so a concurrent change between
+#: that read and the write is still refused.
+UNCHECKED: Final = _Unchecked.token
+
+#: Longest reason a revision keeps (``MeasurementRevision.reason``).
+MAX_REASON_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class _MetricInfo:
+    label: str
+    unit: str
+    pilot_id: int
+    min_value: float | None
+    max_value: float | None
+
+
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    value: float
+    note: str
+    version: int
+    entered_by: str
+    entered_at: datetime
+
+
+def _metric_info(session: Session, metric_id: int) -> _MetricInfo:
+    row = session.execute(
+        sa.select(
+            Metric.label, Metric.unit, Metric.pilot_id, Metric.min_value, Metric.max_value
+        ).where(Metric.id == metric_id)
+    ).first()
+    if row is None:
+        raise StoreError(f"unknown metric id {metric_id}: reload the page and pick a metric")
+    return _MetricInfo(row[0] or "", row[1] or "", int(row[2]), row[3], row[4])
+
+
+def _stored(session: Session, metric_id: int, week: date) -> _Stored | None:
+    """The stored value of (metric, week), read fresh; None when there is none."""
+    M = Measurement
+    row = (
+        session.connection()
+        .execute(
+            sa.select(M.id, M.value, M.note, M.version, M.entered_by, M.entered_at).where(
+                M.metric_id == metric_id, M.week == week
+            )
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    return _Stored(int(row[0]), float(row[1]), row[2] or "", int(row[3]), row[4] or "", row[5])
+
+
+def _last_revision(session: Session, metric_id: int, week: date):
+    """The newest revision row of (metric, week) and how many there are, or (None, 0)."""
+    R = MeasurementRevision
+    where = (R.metric_id == metric_id, R.week == week)
+    last = (
+        session.connection()
+        .execute(
+            sa.select(R.action, R.old_value, R.old_note, R.new_value, R.actor, R.at)
+            .where(*where)
+            .order_by(R.id.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    n = session.connection().execute(sa.select(sa.func.count()).where(*where)).scalar_one()
+    return last, int(n)
+
+
+def _as_week(week) -> date:
+    return pd.Timestamp(week).date()
+
+
+def _num(x: float) -> str:
+    """A stored value exactly as typed: ``61.2``, ``60.0`` (Python's shortest repr)."""
+    return repr(float(x))
+
+
+def _with_unit(x: float, unit: str) -> str:
+    if not unit:
+        return _num(x)
+    return f"{_num(x)}{unit}" if unit == "%" else f"{_num(x)} {unit}"
+
+
+def _when(at: datetime | None) -> str:
+    """``10:04 UTC`` for today, ``2026-03-02 10:04 UTC`` for another day."""
+    if at is None:
+        return "an unknown time"
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    if at.date() == utcnow().date():
+        return f"{at:%H:%M} UTC"
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def check_reason(reason: str | None) -> str:
+    """A revision's reason, trimmed.
+
+    Raises:
+        StoreError: longer than :data:`MAX_REASON_CHARS` or holding control characters.
+    """
+    text = (reason or "").strip()
+    if len(text) > MAX_REASON_CHARS:
+        raise StoreError(
+            f"the reason is {len(text)} characters long; shorten it to at most {MAX_REASON_CHARS}"
+        )
+    if CONTROL_CHARS_RE.search(text):
+        raise StoreError("the reason contains control characters (e.g. NUL); remove them")
+    return text
+
+
+def conflict_message(
+    session: Session, *, metric_id: int, week: date, yours: str, stored: _Stored | None = None
+) -> str:
+    """The refusal shown when someone else changed a value while a form was open, e.g.
+    "Resolution time 2012-W03 was changed by alice to 61.2 h at 10:04 UTC while you were
+    editing; your value 60.0 was not saved. Reload to see it."
+
+    Args:
+        yours: what was not saved, e.g. "value 60.0" or "deletion".
+        stored: the value stored now (read fresh when omitted).
+    """
+    info = _metric_info(session, metric_id)
+    week = _as_week(week)
+    what = f"{info.label} {C.iso_label(week)}"
+    if stored is None:
+        stored = _stored(session, metric_id, week)
+    if stored is not None:
+        change = (
+            f"was changed by {stored.entered_by or 'someone'} to "
+            f"{_with_unit(stored.value, info.unit)} at {_when(stored.entered_at)}"
+        )
+    else:
+        last, _n = _last_revision(session, metric_id, week)
+        who = (last.actor if last is not None else "") or "someone"
+        change = f"was deleted by {who} at {_when(last.at if last is not None else None)}"
+    return f"{what} {change} while you were editing; your {yours} was not saved. Reload to see it."
+
+
+def _touch_pilot(session: Session, pilot_id: int, now: datetime) -> None:
+    session.execute(sa.update(Pilot).where(Pilot.id == pilot_id).values(updated_at=now))
+
+
+def _insert_once(session: Session, values: dict) -> int:
+    """INSERT one measurement unless (metric, week) exists (then nothing): rowcount 1/0.
+
+    ``ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL, so a concurrent insert of the
+    same week ends in a readable refusal instead of an aborted transaction.
+    """
+    t = Measurement.__table__
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = sa.insert(t).values(**values).execution_options(preserve_rowcount=True)
+        return session.connection().execute(stmt).rowcount
+    stmt = (
+        dialect_insert(t)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[t.c.metric_id, t.c.week])
+        # SQLAlchemy keeps an INSERT's rowcount only when asked (PostgreSQL: -1 otherwise)
+        .execution_options(preserve_rowcount=True)
+    )
+    return session.connection().execute(stmt).rowcount
+
+
+def _revision_count_expr(metric_id: int, week: date):
+    """SQL: the number of revisions of (metric, week) + 1 (the version of a new row)."""
+    R = MeasurementRevision.__table__
+    return (
+        sa.select(sa.func.count() + 1)
+        .select_from(R)
+        .where(R.c.metric_id == metric_id, R.c.week == week)
+        .scalar_subquery()
+    )
+
+
 def record_measurement(
     *,
     session: Session,
@@ -710,65 +958,324 @@ def record_measurement(
     value: float,
     note: str = "",
     reason: str = "",
+    expected_version: int | _Unchecked | None = UNCHECKED,
 ) -> WriteCounts:
-    """Create or update one weekly value (see :func:`write_measurements`).
+    """Create or correct one weekly value, with its revision, under optimistic concurrency.
 
-    Raises:
-        StoreError: unknown metric, value not finite or outside the allowed range,
-            week not a Monday. Nothing is written.
-    """
-    rows = pd.DataFrame(
-        {C.METRIC_ID: [metric_id], C.WEEK: [week], C.VALUE: [value], "note": [note or ""]}
-    )
-    return write_measurements(session=session, actor=actor, rows=rows, reason=reason)
+    ``version`` counts a week's revisions (1 after the first entry, +1 per correction,
+    deletion and restore), so it identifies exactly the value a form showed.
 
-
-def delete_measurement(
-    *, session: Session, actor: str, metric_id: int, week: date, reason: str = ""
-) -> bool:
-    """Delete one weekly value, keeping it in the revision history.
+    Args:
+        week: the Monday of the ISO week (date, datetime or Timestamp).
+        value: finite, inside the metric's allowed range (its unit).
+        note: replaces the stored note ("" = no note).
+        reason: kept on the revision ("typo in the ticket export"); at most 1000 chars.
+        expected_version: the version the user's form was built from; None = the form
+            showed no value. :data:`UNCHECKED` (default): the version read just now.
 
     Returns:
-        True when a value was deleted, False when there was none.
+        :class:`WriteCounts` with exactly one of created / updated / unchanged = 1. An
+        identical value and note is "unchanged" whatever the version (a double-clicked
+        Save writes once, and no second revision).
 
     Raises:
         PermissionDenied: the actor is not an editor or admin.
+        StoreError: unknown metric, value not finite or outside the allowed range, week
+            not a Monday, a bad reason; or someone else changed, created or deleted the
+            value since ``expected_version`` (the message names who, the value they
+            saved and when: see :func:`conflict_message`). Nothing is written.
+    """
+    require_role(session=session, actor=actor, needed=Role.editor, action="writing measurements")
+    note = note or ""
+    reason = check_reason(reason)
+    info = _metric_info(session, metric_id)
+    ranges = pd.DataFrame(
+        {
+            C.METRIC_ID: [metric_id],
+            C.LABEL: [info.label],
+            "min_value": [info.min_value],
+            "max_value": [info.max_value],
+        }
+    )
+    row = pd.DataFrame({C.METRIC_ID: [metric_id], C.WEEK: [week], C.VALUE: [value], "note": [note]})
+    problems = check_measurement_rows(row, ranges)
+    if problems:
+        raise StoreError("; ".join(problems))
+    week = _as_week(week)
+    value = float(value)
+    yours = f"value {_num(value)}"
+
+    def same(s: _Stored | None) -> bool:
+        return s is not None and s.value == value and s.note == note
+
+    cur = _stored(session, metric_id, week)
+    if same(cur):
+        return WriteCounts(unchanged=1)
+    have = None if cur is None else cur.version
+    expected = have if expected_version is UNCHECKED else expected_version
+    if have != expected:
+        raise StoreError(
+            conflict_message(session, metric_id=metric_id, week=week, yours=yours, stored=cur)
+        )
+    now = utcnow()
+    if cur is None:
+        written = _insert_once(
+            session,
+            {
+                "metric_id": metric_id,
+                "week": week,
+                "value": value,
+                "note": note,
+                "entered_by": actor,
+                "entered_at": now,
+                "version": _revision_count_expr(metric_id, week),
+            },
+        )
+    else:
+        t = Measurement.__table__
+        written = (
+            session.connection()
+            .execute(
+                sa.update(t)
+                .where(t.c.id == cur.id, t.c.version == cur.version)
+                .values(
+                    value=value,
+                    note=note,
+                    entered_by=actor,
+                    entered_at=now,
+                    version=cur.version + 1,
+                )
+            )
+            .rowcount
+        )
+    if written != 1:
+        # Someone else wrote this week between our read and our write.
+        now_stored = _stored(session, metric_id, week)
+        if same(now_stored):
+            return WriteCounts(unchanged=1)
+        raise StoreError(
+            conflict_message(
+                session, metric_id=metric_id, week=week, yours=yours, stored=now_stored
+            )
+        )
+    session.add(
+        MeasurementRevision(
+            metric_id=metric_id,
+            week=week,
+            action=(RevisionAction.create if cur is None else RevisionAction.update).value,
+            old_value=None if cur is None else cur.value,
+            new_value=value,
+            old_note=None if cur is None else cur.note,
+            new_note=note,
+            actor=actor,
+            at=now,
+            reason=reason,
+        )
+    )
+    _touch_pilot(session, info.pilot_id, now)
+    session.flush()
+    return WriteCounts(created=1) if cur is None else WriteCounts(updated=1)
+
+
+def delete_measurement(
+    *,
+    session: Session,
+    actor: str,
+    metric_id: int,
+    week: date,
+    reason: str = "",
+    expected_version: int | _Unchecked | None = UNCHECKED,
+) -> bool:
+    """Delete one weekly value, keeping it in the revision history (action "delete").
+
+    Args:
+        reason: kept on the revision; at most 1000 characters.
+        expected_version: the version the user's form showed (see
+            :func:`record_measurement`); :data:`UNCHECKED` = the version read now.
+
+    Returns:
+        True when the value was deleted; False when there was none, or it was already
+        deleted from exactly the version the form showed (a double-clicked Delete).
+
+    Raises:
+        PermissionDenied: the actor is not an editor or admin.
+        StoreError: unknown metric, a bad reason, or someone else changed (or entered)
+            the value since ``expected_version``; nothing is written.
     """
     require_role(session=session, actor=actor, needed=Role.editor, action="deleting a measurement")
-    m = session.exec(
-        select(Measurement).where(Measurement.metric_id == metric_id, Measurement.week == week)
-    ).first()
-    if m is None:
-        return False
+    reason = check_reason(reason)
+    info = _metric_info(session, metric_id)
+    week = _as_week(week)
+
+    def already_gone() -> bool:
+        if expected_version is UNCHECKED or expected_version is None:
+            return True
+        last, n = _last_revision(session, metric_id, week)
+        # version = number of revisions: the delete that followed the version the form
+        # showed is revision expected + 1, and the newest one.
+        return (
+            last is not None and last.action == RevisionAction.delete and n == expected_version + 1
+        )
+
+    cur = _stored(session, metric_id, week)
+    if cur is None:
+        if already_gone():
+            return False
+        raise StoreError(
+            conflict_message(session, metric_id=metric_id, week=week, yours="deletion")
+        )
+    expected = cur.version if expected_version is UNCHECKED else expected_version
+    if cur.version != expected:
+        raise StoreError(
+            conflict_message(session, metric_id=metric_id, week=week, yours="deletion", stored=cur)
+        )
+    t = Measurement.__table__
+    deleted = (
+        session.connection()
+        .execute(sa.delete(t).where(t.c.id == cur.id, t.c.version == cur.version))
+        .rowcount
+    )
+    if deleted != 1:
+        now_stored = _stored(session, metric_id, week)
+        if now_stored is None and already_gone():
+            return False
+        raise StoreError(
+            conflict_message(
+                session, metric_id=metric_id, week=week, yours="deletion", stored=now_stored
+            )
+        )
     now = utcnow()
     session.add(
         MeasurementRevision(
             metric_id=metric_id,
             week=week,
             action=RevisionAction.delete.value,
-            old_value=m.value,
+            old_value=cur.value,
             new_value=None,
-            old_note=m.note,
+            old_note=cur.note,
             new_note=None,
             actor=actor,
             at=now,
             reason=reason,
         )
     )
-    session.delete(m)
-    pilot = session.get(Pilot, session.get(Metric, metric_id).pilot_id)
-    pilot.updated_at = now
+    _touch_pilot(session, info.pilot_id, now)
     session.flush()
     return True
 
 
-def revisions_frame(session: Session, *, metric_id: int | None = None) -> pd.DataFrame:
-    """The audit trail of measurements, oldest first.
+def restore_measurement(
+    *, session: Session, actor: str, metric_id: int, week: date, reason: str = ""
+) -> float:
+    """Bring back the last deleted value (and its note) of one week, with a revision of
+    action "restore" (old value empty, new value the restored one).
 
     Returns:
-        Columns revision_id, metric_id (int64), week (datetime64[ns]), action,
-        old_value, new_value (float64), old_note, new_note, actor, reason (object),
-        at (datetime64[ns, UTC]).
+        The restored value (the metric's unit).
+
+    Raises:
+        PermissionDenied: the actor is not an editor or admin.
+        StoreError: unknown metric; the week has a value now (correct it instead); the
+            week never had a value; the deleted value is outside the metric's current
+            allowed range; someone entered a value meanwhile; a bad reason. Nothing is
+            written.
+    """
+    require_role(session=session, actor=actor, needed=Role.editor, action="restoring a measurement")
+    reason = check_reason(reason)
+    info = _metric_info(session, metric_id)
+    week = _as_week(week)
+    what = f"{info.label} {C.iso_label(week)}"
+    cur = _stored(session, metric_id, week)
+    if cur is not None:
+        raise StoreError(
+            f"{what} has a value ({_with_unit(cur.value, info.unit)}, entered by "
+            f"{cur.entered_by or 'someone'}): only a deleted value can be restored; "
+            "correct it on the Enter page instead"
+        )
+    last, _n = _last_revision(session, metric_id, week)
+    if last is None:
+        raise StoreError(f"{what} never had a value: there is nothing to restore")
+    if last.action != RevisionAction.delete or last.old_value is None:
+        raise StoreError(f"{what} has no deleted value to restore (last change: {last.action})")
+    value, note = float(last.old_value), last.old_note or ""
+    ranges = pd.DataFrame(
+        {
+            C.METRIC_ID: [metric_id],
+            C.LABEL: [info.label],
+            "min_value": [info.min_value],
+            "max_value": [info.max_value],
+        }
+    )
+    row = pd.DataFrame({C.METRIC_ID: [metric_id], C.WEEK: [week], C.VALUE: [value], "note": [note]})
+    problems = check_measurement_rows(row, ranges)
+    if problems:
+        raise StoreError(
+            f"{what}: the deleted value cannot be restored: "
+            + "; ".join(p.removeprefix("row 1: ") for p in problems)
+        )
+    now = utcnow()
+    written = _insert_once(
+        session,
+        {
+            "metric_id": metric_id,
+            "week": week,
+            "value": value,
+            "note": note,
+            "entered_by": actor,
+            "entered_at": now,
+            "version": _revision_count_expr(metric_id, week),
+        },
+    )
+    if written != 1:
+        raise StoreError(conflict_message(session, metric_id=metric_id, week=week, yours="restore"))
+    session.add(
+        MeasurementRevision(
+            metric_id=metric_id,
+            week=week,
+            action=RevisionAction.restore.value,
+            old_value=None,
+            new_value=value,
+            old_note=None,
+            new_note=note,
+            actor=actor,
+            at=now,
+            reason=reason,
+        )
+    )
+    _touch_pilot(session, info.pilot_id, now)
+    session.flush()
+    return value
+
+
+REVISION_COLUMNS = [
+    "revision_id",
+    C.METRIC_ID,
+    C.WEEK,
+    "action",
+    "old_value",
+    "new_value",
+    "old_note",
+    "new_note",
+    "actor",
+    "reason",
+    "at",
+]
+
+
+def revisions_frame(
+    session: Session, *, metric_id: int | None = None, pilot_id: int | None = None
+) -> pd.DataFrame:
+    """The audit trail of measurements, oldest first (one query).
+
+    Args:
+        metric_id: only this metric's revisions.
+        pilot_id: only the revisions of this pilot's metrics.
+
+    Returns:
+        Columns revision_id, metric_id (int64), week (datetime64[ns], Monday), action
+        (object: create / update / delete / restore), old_value, new_value (float64,
+        NaN = none: a create has no old value, a delete no new one), old_note, new_note,
+        actor, reason (object), at (datetime64[ns, UTC]); sorted by revision_id.
     """
     R = MeasurementRevision
     stmt = sa.select(
@@ -786,23 +1293,79 @@ def revisions_frame(session: Session, *, metric_id: int | None = None) -> pd.Dat
     ).order_by(R.id)
     if metric_id is not None:
         stmt = stmt.where(R.metric_id == metric_id)
-    cols = [
-        "revision_id",
-        C.METRIC_ID,
-        C.WEEK,
-        "action",
-        "old_value",
-        "new_value",
-        "old_note",
-        "new_note",
-        "actor",
-        "reason",
-        "at",
-    ]
-    df = _frame(session, stmt, cols)
+    if pilot_id is not None:
+        stmt = stmt.join(Metric, Metric.id == R.metric_id).where(Metric.pilot_id == pilot_id)
+    df = _frame(session, stmt, REVISION_COLUMNS)
+    if not df.empty:
+        df["revision_id"] = df["revision_id"].astype("int64")
+        df[C.METRIC_ID] = df[C.METRIC_ID].astype("int64")
+    for col in ("action", "old_note", "new_note", "actor", "reason"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
     df[C.WEEK] = pd.to_datetime(df[C.WEEK])
+    for col in ("old_value", "new_value"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     df["at"] = pd.to_datetime(df["at"], utc=True)
     return df
+
+
+#: Columns of :func:`revisions_export_frame` (``pilotgate export revisions``).
+REVISION_EXPORT_COLUMNS = [
+    "pilot",
+    "metric",
+    "week",
+    "action",
+    "old_value",
+    "new_value",
+    "old_note",
+    "new_note",
+    "actor",
+    "at",
+    "reason",
+]
+
+
+def revisions_export_frame(session: Session) -> pd.DataFrame:
+    """The whole audit trail of measurements for ``pilotgate export revisions``.
+
+    One query (revisions joined with their metric and pilot), oldest first. Write it
+    with :func:`metrics.csvio.to_csv_text` (UTF-8 BOM, formula-safe text cells).
+
+    Returns:
+        Columns pilot (pilot name), metric (metric key), week (``YYYY-Www``), action
+        (create / update / delete / restore), old_value, new_value (float64, the
+        metric's unit, NaN = none), old_note, new_note (object, None = none), actor,
+        at (object, ISO 8601 UTC ``2026-03-02T10:04:05Z``), reason; sorted by revision.
+    """
+    from metrics.isoweek import week_labels
+
+    R = MeasurementRevision
+    stmt = (
+        sa.select(
+            Pilot.name,
+            Metric.key,
+            R.week,
+            R.action,
+            R.old_value,
+            R.new_value,
+            R.old_note,
+            R.new_note,
+            R.actor,
+            R.at,
+            R.reason,
+        )
+        .join(Metric, Metric.id == R.metric_id)
+        .join(Pilot, Pilot.id == Metric.pilot_id)
+        .order_by(R.id)
+    )
+    df = _frame(session, stmt, REVISION_EXPORT_COLUMNS)
+    df["week"] = week_labels(pd.to_datetime(df["week"])).astype(object)
+    for col in ("old_value", "new_value"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    at = pd.to_datetime(df["at"], utc=True)
+    df["at"] = at.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object)
+    for col in ("pilot", "metric", "action", "old_note", "new_note", "actor", "reason"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df[REVISION_EXPORT_COLUMNS]
 
 
 def stage_events_frame(session: Session, *, pilot_id: int) -> pd.DataFrame:
@@ -824,17 +1387,22 @@ def summary_inputs(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 __all__ = [
+    "UNCHECKED",
     "PermissionDenied",
     "SaveResult",
     "StoreError",
     "WriteCounts",
     "check_measurement_rows",
+    "check_reason",
+    "conflict_message",
     "data_version",
     "delete_measurement",
     "measurements_frame",
     "metrics_frame",
     "pilots_frame",
     "record_measurement",
+    "restore_measurement",
+    "revisions_export_frame",
     "revisions_frame",
     "save_pilot",
     "set_stage",

@@ -73,7 +73,17 @@ DEMO_PILOTS: list[DemoPilot] = [
         cost=48000,
         metrics=[
             DemoMetric(
-                _m("cycle_time", "Cycle time", "h", "lower_is_better", "primary", 20, min_value=0),
+                _m(
+                    "cycle_time",
+                    "Cycle time",
+                    "h",
+                    "lower_is_better",
+                    "primary",
+                    20,
+                    min_value=0,
+                    # invoice hours saved: 1 h less cycle time = 150 a week of AP time
+                    value_per_unit=150.0,
+                ),
                 start_value=31.0,
                 end_value=17.5,
                 ramp_weeks=8,
@@ -116,6 +126,8 @@ DEMO_PILOTS: list[DemoPilot] = [
                     "primary",
                     30,
                     min_value=0,
+                    # 1 h faster claim resolution = 120 a week of adjuster time
+                    value_per_unit=120.0,
                 ),
                 start_value=52.0,
                 end_value=26.0,
@@ -308,9 +320,77 @@ def seed_demo(*, session: Session, actor: str, today: date) -> store.WriteCounts
         store.save_pilot(session=session, actor=actor, pilot_in=pilot_in, metrics_in=metrics_in)
     ids = store.metrics_frame(session)[["metric_id", "pilot", "key"]]
     rows = values.merge(ids, left_on=["pilot", "metric"], right_on=["pilot", "key"])
-    return store.write_measurements(
+    counts = store.write_measurements(
         session=session,
         actor=actor,
         rows=rows[["metric_id", "week", "value", "note"]],
         reason="demo seed",
     )
+    seed_demo_governance(session=session, actor=actor, today=today)
+    return counts
+
+
+#: Demo checklist evidence: pilot -> {default item position (0-based): evidence}.
+DEMO_EVIDENCE: dict[str, dict[int, str]] = {
+    "Invoice extraction copilot": {
+        0: "Success metric: AP cycle time <= 20 h per invoice (pilot charter v2)",
+        1: "Data protection impact assessment DPIA-2026-014 signed off",
+        2: "Finance ops and AP team sign-off, steering committee minutes",
+        3: "CFO sponsorship memo; AI governance board review",
+        4: "SSO groups ap-copilot-users / ap-copilot-admins; output store access reviewed",
+        5: "Separate dev, test and prod tenants (ticket INFRA-2231)",
+        6: "Prompt and output logging policy LOG-07, 90-day retention",
+        7: "Vendor sub-processor list reviewed; OCR service approved",
+    },
+    "Claims triage agent": {
+        0: "Success metric: median claim resolution time <= 30 h",
+        2: "Claims operations workshop, 3 queues agreed",
+    },
+}
+#: The demo's one recorded decision: (pilot, decision, rationale).
+DEMO_DECISION = (
+    "Invoice extraction copilot",
+    "go",
+    "Cycle time is below its 20 h target and the error-rate guardrail held. "
+    "Production waits for the open governance items (documentation, IP, knowledge transfer).",
+)
+
+
+def seed_demo_governance(*, session: Session, actor: str, today: date) -> None:
+    """Tick the demo checklist items of :data:`DEMO_EVIDENCE` and record
+    :data:`DEMO_DECISION` as of ``today`` (once: a pilot with a decision keeps it).
+
+    Idempotent: items already ticked with the same evidence are left unchanged.
+    """
+    from metrics import governance
+
+    pilots = store.pilots_frame(session).set_index("pilot")["pilot_id"]
+    for name in DEMO_EVIDENCE:
+        governance.ensure_default_checklist(
+            session=session, actor=actor, pilot_id=int(pilots[name])
+        )
+    items = governance.checklist_frame(session)
+    for name, evidence in DEMO_EVIDENCE.items():
+        pid = int(pilots[name])
+        mine = items[items["pilot_id"] == pid].set_index("item")
+        for pos, text in evidence.items():
+            item = governance.DEFAULT_CHECKLIST[pos]
+            if item not in mine.index:
+                continue
+            governance.tick_checklist_item(
+                session=session,
+                actor=actor,
+                item_id=int(mine.loc[item, "item_id"]),
+                evidence=text,
+            )
+    name, kind, rationale = DEMO_DECISION
+    pid = int(pilots[name])
+    if governance.decisions_frame(session, pilot_id=pid).empty:
+        governance.record_decision(
+            session=session,
+            actor=actor,
+            pilot_id=pid,
+            decision=kind,
+            rationale=rationale,
+            as_of=today,
+        )

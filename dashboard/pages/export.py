@@ -1,4 +1,5 @@
-"""Export: the go/no-go summary for every pilot, and the CSV downloads."""
+"""Export (decide & export): the go/no-go summary for every pilot, the CSV downloads,
+recording a signed decision and moving a pilot through its stage gate (admin only)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import streamlit as st
 
 from dashboard import components as ui
 from dashboard import state
+from dashboard.sections import decisions
 from metrics import computations as C
 from metrics import csvio
 
 MEASUREMENTS_FILE = "pilotgate-measurements.csv"
 
+ui.pilot_from_query()  # /export?pilot=<id> (the Pilot page's link) picks it to decide on
 as_of = ui.as_of_picker()
 st.title("Export: go / no-go summary")
 st.caption(
@@ -59,7 +62,16 @@ d2.download_button(
 
 # ------------------------------------------------------------------ per pilot
 per_pilot = frame.drop_duplicates("pilot")[
-    ["pilot", "vendor", "stage", "recommendation", "reasons"]
+    [
+        "pilot",
+        "vendor",
+        "stage",
+        "recommendation",
+        "reasons",
+        "decision",
+        "decided_by",
+        "open_checklist_items",
+    ]
 ]
 pilot_filter = st.multiselect(
     "Pilots", list(per_pilot["pilot"]), key="export_pilots", placeholder="All pilots"
@@ -77,6 +89,15 @@ for n, rec in enumerate(recs.itertuples(index=False)):
         ui.recommendation_badge(rec.recommendation)
         reasons = [r for r in str(rec.reasons or "").split("; ") if r]
         st.markdown("\n".join(f"- {ui.md_escape(r)}" for r in reasons) or "—")
+        if pd.notna(rec.decision):
+            st.caption(
+                f"Recorded decision: {decisions.decision_text(rec.decision)} "
+                f"by {ui.md_escape(rec.decided_by)}"
+            )
+        open_text = rec.open_checklist_items if isinstance(rec.open_checklist_items, str) else ""
+        n_open = len([x for x in open_text.split("; ") if x])
+        if n_open:
+            st.caption(f"{n_open} open checklist item(s) block moving to production.")
 
 st.subheader("Metrics")
 display = pd.DataFrame(
@@ -121,3 +142,8 @@ st.dataframe(
     },
 )
 st.caption("Empty cells are undefined (n/a), never zero.")
+
+# ------------------------------------------------------------------ decide (admin only)
+pilots_now, _ = state.evaluation(version, as_of)
+decisions.render_record_form(pilots=pilots_now, as_of=as_of, version=version)
+decisions.render_stage_move(pilots=pilots_now, version=version)

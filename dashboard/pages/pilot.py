@@ -7,8 +7,18 @@ import streamlit as st
 
 from dashboard import components as ui
 from dashboard import state
-from dashboard.charts import current_label, current_weeks, metric_chart, with_unit
+from dashboard.charts import (
+    ci_range,
+    current_label,
+    current_weeks,
+    fmt_money,
+    metric_chart,
+    with_unit,
+)
+from dashboard.sections import checklist, decisions
+from dashboard.sections.history import render_history
 from metrics import computations as C
+from metrics.models import Role
 
 NBSP = "\u00a0"
 
@@ -66,9 +76,43 @@ reasons = [r for r in str(p.get(C.REASONS) or "").split("; ") if r]
 if reasons:
     st.markdown("\n".join(f"- {ui.md_escape(r)}" for r in reasons))
 st.caption(
-    f"As of {as_of:%Y-%m-%d}: {int(p.get('metrics_met', 0))} of "
-    f"{int(p.get('metrics_total', 0))} metrics met their target."
+    f"As of {as_of:%Y-%m-%d}: {int(p.get(C.PRIMARY_MET, 0))} of "
+    f"{int(p.get(C.PRIMARY_TOTAL, 0))} primary metrics met their target."
 )
+
+# ------------------------------------------------------------------ economics
+st.markdown("**Economics**")
+cost_text = fmt_money(p.get(C.COST))
+if not bool(p.get(C.HAS_VALUE_MODEL)):
+    st.caption(
+        f"Pilot cost {cost_text}. No value model set: give a metric a value per unit "
+        "(money per week per unit of improvement) to estimate its value, payback and ROI."
+    )
+else:
+    econ_tiles = [
+        ("Pilot cost", cost_text, "The pilot's cost, in its currency"),
+        (
+            "Estimated value",
+            f"{fmt_money(p.get(C.ESTIMATED_WEEKLY_VALUE))} / week",
+            "Sum over metrics with a value model of improvement (baseline − current, or "
+            "current − baseline when higher is better) × value per unit; n/a while a "
+            "modelled metric has no current value",
+        ),
+        (
+            "Payback week",
+            C.iso_label(p.get(C.PAYBACK_WEEK)) or "n/a",
+            "Start week + ceil(cost / weekly value) weeks; n/a when the value is not "
+            "positive or no cost is set",
+        ),
+        (
+            f"ROI over {C.ROI_WEEKS} weeks",
+            ui.pct(p.get(C.ROI_PCT), signed=True),
+            f"({C.ROI_WEEKS} × weekly value − cost) / cost",
+        ),
+    ]
+    with st.container(horizontal=True, gap="small", key="tiles-economics"):
+        for tile_label, tile_value, tile_help in econ_tiles:
+            st.metric(tile_label, tile_value, help=tile_help, border=True, width="content")
 
 if (as_of - decision).days > 28:
     st.button(
@@ -112,17 +156,18 @@ for _, m in metrics.iterrows():
     st.divider()
     head, badge = st.columns([4, 1], vertical_alignment="center")
     head.subheader(ui.md_escape(m[C.LABEL]) + (f" ({ui.md_escape(unit)})" if unit else ""))
+    margin_text = with_unit(m[C.MARGIN], C.margin_unit(unit))
     head.caption(
         f"`{m[C.KEY]}` · {role} · {better} · target "
         f"{ui.md_escape(with_unit(m[C.TARGET], unit))}"
         + (
-            f" · guardrail margin {ui.md_escape(with_unit(m[C.MARGIN], unit))}"
+            f" · non-inferiority margin {ui.md_escape(margin_text)}"
             if m[C.ROLE] == C.GUARDRAIL and pd.notna(m[C.MARGIN])
             else ""
         )
     )
     with badge:
-        if m[C.ROLE] == C.GUARDRAIL and pd.notna(m[C.CURRENT]) and pd.notna(m[C.BASELINE]):
+        if m[C.ROLE] == C.GUARDRAIL and m[C.STATUS] != C.INSUFFICIENT:
             breached = bool(m[C.GUARDRAIL_BREACHED])
             st.badge(
                 "guardrail breached" if breached else "guardrail held",
@@ -145,15 +190,24 @@ for _, m in metrics.iterrows():
         else "undefined: set one, or report at least 3 weeks before the start"
     )
     proj = C.iso_label(m[C.PROJECTED_TARGET_WEEK])
+    ci_how = (
+        "Welch t: baseline-week mean − trailing-window mean"
+        if m[C.CI_METHOD] == C.WELCH_T
+        else "Student t of the trailing-window mean (explicit baseline)"
+    )
     tiles = [
         ("Baseline", with_unit(m[C.BASELINE], unit), base_help),
         (
             current_label(window, m[C.WEEKS_REPORTED]),
             with_unit(m[C.CURRENT], unit),
-            f"Mean of the last {n_current} reported pilot weeks (trailing window: "
-            f"{window} weeks; fewer while fewer are reported)"
-            if n_current
-            else f"No pilot week reported yet (trailing window: {window} weeks)",
+            (
+                f"Mean of the last {n_current} reported pilot weeks (trailing window: "
+                f"{window} weeks; fewer while fewer are reported)"
+                if n_current
+                else f"No pilot week reported yet (trailing window: {window} weeks)"
+            )
+            + (f". 95% interval: {ci_how}" if pd.notna(m[C.CURRENT_CI_LOW]) else ""),
+            ci_range(m[C.CURRENT_CI_LOW], m[C.CURRENT_CI_HIGH], unit),
         ),
         ("Target", with_unit(m[C.TARGET], unit), f"{better.capitalize()}"),
         (
@@ -164,7 +218,13 @@ for _, m in metrics.iterrows():
         (
             "Improvement",
             ui.pct(m[C.IMPROVEMENT_PCT], signed=True),
-            "The change signed so that positive is better",
+            "The change signed so that positive is better"
+            + (
+                f". 95% interval ({ci_how}), divided by |baseline|"
+                if pd.notna(m[C.CI_LOW_PCT])
+                else ""
+            ),
+            ci_range(m[C.CI_LOW_PCT], m[C.CI_HIGH_PCT], "%", signed=True),
         ),
         ("Progress to target", ui.pct(m[C.PROGRESS_PCT]), "0% at baseline, 100% at target"),
         (
@@ -182,15 +242,46 @@ for _, m in metrics.iterrows():
             ui.status_text(m[C.STATUS]),
             "met · on track (projected to meet it by the decision date) · at risk (improving "
             "but projected to miss) · off track (not improving) · insufficient data",
+        )
+        if m[C.ROLE] != C.GUARDRAIL
+        else (
+            "Status vs margin",
+            ui.status_text(m[C.STATUS]),
+            "A guardrail is judged by its non-inferiority margin: met = held (not worse "
+            "than baseline by more than the margin) · off track = breached · insufficient "
+            "data",
         ),
     ]
+    if pd.notna(m[C.VALUE_PER_UNIT]):
+        tiles.append(
+            (
+                "Estimated value",
+                f"{fmt_money(m[C.ESTIMATED_WEEKLY_VALUE])} / week",
+                f"Improvement in {unit or 'units'} × value per unit "
+                f"({fmt_money(m[C.VALUE_PER_UNIT])} per {unit or 'unit'} per week)",
+            )
+        )
     with st.container(horizontal=True, gap="small", key=f"tiles-{mid}"):
-        for tile_label, tile_value, tile_help in tiles:
-            st.metric(tile_label, tile_value, help=tile_help, border=True, width="content")
+        for tile_label, tile_value, tile_help, *tile_delta in tiles:
+            st.metric(
+                tile_label,
+                tile_value,
+                delta=(tile_delta[0] or None) if tile_delta else None,
+                delta_color="off",
+                delta_arrow="off",
+                help=tile_help,
+                border=True,
+                width="content",
+            )
     if pd.notna(m[C.CI_LOW_PCT]) and pd.notna(m[C.CI_HIGH_PCT]):
         st.caption(
             f"95% interval of the improvement: {ui.pct(m[C.CI_LOW_PCT], signed=True)} "
-            f"to {ui.pct(m[C.CI_HIGH_PCT], signed=True)}"
+            f"to {ui.pct(m[C.CI_HIGH_PCT], signed=True)} ({ci_how}): "
+            + (
+                "significant (excludes 0)."
+                if bool(m[C.SIGNIFICANT])
+                else "not significant (includes 0)."
+            )
         )
 
     weeks = measurements[measurements[C.METRIC_ID] == mid]
@@ -217,6 +308,13 @@ for _, m in metrics.iterrows():
                 key=f"values-{mid}",
             )
 
+# ------------------------------------------------------------------ corrections
+render_history(pilot_id, metrics)
+
+# ------------------------------------------------------------------ governance
+checklist.render(pilot_id=pilot_id, version=version)
+decisions.render_pilot(pilot_id=pilot_id, version=version)
+
 # ------------------------------------------------------------------ stage history
 st.divider()
 st.subheader("Stage history")
@@ -238,4 +336,5 @@ else:
         placeholder="n/a",
         key="stage-history",
     )
-st.page_link(ui.PAGE_ENTER, label="Enter this week's values", icon=":material/edit_note:")
+if state.can(Role.editor):  # the Enter page is registered for editors and admins only
+    st.page_link(ui.PAGE_ENTER, label="Enter this week's values", icon=":material/edit_note:")

@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import state
 from dashboard.charts import RECOMMENDATION_LABELS, portfolio_counts_chart
+from dashboard.sections import decisions
 from metrics import computations as C
 from metrics.models import Stage
 
@@ -110,8 +111,8 @@ table = pd.DataFrame(
         "Vendor": view["vendor"],
         "Stage": view["stage"],
         "Recommendation": view[C.RECOMMENDATION].map(ui.recommendation_text),
-        "Metrics met": [
-            f"{m} / {t}" for m, t in zip(view["metrics_met"], view["metrics_total"], strict=True)
+        "Primary met": [
+            f"{m} / {t}" for m, t in zip(view[C.PRIMARY_MET], view[C.PRIMARY_TOTAL], strict=True)
         ],
         "Completeness": view["completeness_pct"].astype("float64"),
         "Stale": view[C.STALE].astype(bool),
@@ -150,8 +151,11 @@ selection = st.dataframe(
         "Vendor": st.column_config.TextColumn("Vendor", width=90),
         "Stage": st.column_config.TextColumn("Stage", width=55),
         "Recommendation": st.column_config.TextColumn("Recommendation", width=130),
-        "Metrics met": st.column_config.TextColumn(
-            "Met", width=45, help="Metrics that met their target / all metrics"
+        "Primary met": st.column_config.TextColumn(
+            "Primary met",
+            width=62,
+            help="Primary metrics that met their target / all primary metrics "
+            "(guardrails are judged by their margin, not counted here)",
         ),
         "Completeness": st.column_config.ProgressColumn(
             "Completeness",
@@ -181,3 +185,6 @@ if rows:
     picked = int(view[C.PILOT_ID].iloc[rows[0]])
     st.session_state[ui.PILOT_KEY] = picked
     st.switch_page(ui.PAGE_PILOT, query_params={ui.PILOT_QP: str(picked)})
+
+# ------------------------------------------------------------------ decisions
+decisions.render_portfolio(pilots=pilots, as_of=as_of, version=version)
