@@ -1,8 +1,17 @@
-"""PilotGate dashboard entry point: page config and navigation only (DESIGN §2)."""
+"""PilotGate dashboard entry point: page config, the sign-in gate and navigation (DESIGN §2).
+
+Pages are shown by role (docs/auth.md): viewers read and export; editors also enter
+and import; admins also get the Admin page. Hiding a page is only convenience: the
+store refuses every write the actor's role does not allow.
+"""
 
 from pathlib import Path
 
 import streamlit as st
+
+from dashboard import auth, state
+from metrics.access import allowed
+from metrics.models import Role
 
 #: The favicon: a file in the repository, served by this server (/media/…). A
 #: ":material/…:" page icon makes the browser fetch an SVG from fonts.gstatic.com,
@@ -11,17 +20,36 @@ PAGE_ICON = Path(__file__).resolve().parent / "dashboard" / "static" / "pilotgat
 
 st.set_page_config(page_title="PilotGate", page_icon=str(PAGE_ICON), layout="wide")
 
-st.navigation(
-    [
-        st.Page(
-            "dashboard/pages/portfolio.py",
-            title="Portfolio",
-            icon=":material/dashboard:",
-            default=True,
-        ),
-        st.Page("dashboard/pages/pilot.py", title="Pilot", icon=":material/query_stats:"),
-        st.Page("dashboard/pages/enter.py", title="Enter", icon=":material/edit_note:"),
-        st.Page("dashboard/pages/import_csv.py", title="Import", icon=":material/upload_file:"),
-        st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:"),
-    ]
-).run()
+PORTFOLIO = st.Page(
+    "dashboard/pages/portfolio.py", title="Portfolio", icon=":material/dashboard:", default=True
+)
+PILOT = st.Page("dashboard/pages/pilot.py", title="Pilot", icon=":material/query_stats:")
+ENTER = st.Page("dashboard/pages/enter.py", title="Enter", icon=":material/edit_note:")
+IMPORT = st.Page("dashboard/pages/import_csv.py", title="Import", icon=":material/upload_file:")
+EXPORT = st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:")
+ADMIN = st.Page("dashboard/pages/admin.py", title="Admin", icon=":material/admin_panel_settings:")
+
+identity = state.current_identity()
+role = state.current_role() if identity.signed_in else None
+
+pages = [PORTFOLIO, PILOT]
+if allowed(role, Role.editor):
+    pages += [ENTER, IMPORT]
+pages.append(EXPORT)
+if allowed(role, Role.admin):
+    pages.append(ADMIN)
+
+if not identity.signed_in or role is None:
+    # The gate: the pages stay registered (so a shared address keeps its path) but
+    # hidden, and none of them runs.
+    st.navigation(pages, position="hidden")
+    if identity.signed_in:
+        auth.sidebar_identity(identity, role)
+        auth.no_access_page(identity)
+    else:
+        auth.sign_in_page(identity)
+    st.stop()
+
+page = st.navigation(pages)
+auth.sidebar_identity(identity, role)
+page.run()

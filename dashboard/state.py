@@ -13,8 +13,10 @@ from datetime import date
 
 import pandas as pd
 import streamlit as st
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from dashboard import auth
 from metrics import service, store
 from metrics.access import allowed, role_of
 from metrics.db import DatabaseError, init_db, make_engine, safe_url, session_scope
@@ -48,18 +50,37 @@ def get_engine() -> Engine:
         st.stop()
 
 
+def current_identity() -> auth.Identity:
+    """Who uses this session (:func:`dashboard.auth.current_identity`).
+
+    Shows an error and stops the page when the ``PILOTGATE_*`` settings are invalid
+    (e.g. auth mode proxy without its header): never a traceback, never a guessed user.
+    """
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        st.error(f"PilotGate is misconfigured: {store.validation_message(exc)}. See docs/auth.md.")
+        st.stop()
+    return auth.current_identity(settings)
+
+
 def current_actor() -> str:
-    """The name recorded on writes (sign-in comes later: ``Settings.actor`` for now)."""
-    return get_settings().actor
+    """The name recorded on writes: the signed-in user (docs/auth.md), ``Settings.actor``
+    in auth mode none; "" when nobody is signed in (every write is then refused)."""
+    return current_identity().name or ""
 
 
 def current_role() -> Role | None:
-    """The current user's role, read fresh (``metrics.access.role_of``); None = no rights.
+    """The current user's role, read fresh (``metrics.access.role_of``); None = no rights
+    (nobody signed in, or an unknown user with ``default_role=none``).
 
     Pages use it only to hide what the role cannot do; the store checks again on write.
     """
+    actor = current_actor()
+    if not actor:
+        return None
     with session_scope(get_engine()) as s:
-        return role_of(s, current_actor())
+        return role_of(s, actor)
 
 
 def can(needed: Role) -> bool:
@@ -135,12 +156,42 @@ def measurements_export(version: tuple) -> pd.DataFrame:
         return csvio.export_measurements_frame(s)
 
 
-@st.cache_data(ttl=CACHE_TTL, show_spinner="Checking the file…", max_entries=20)
-def import_preview(version: tuple, data: bytes, source: str):
-    """A dry run of :func:`metrics.csvio.import_measurements`: the validation report."""
+def import_preview(
+    version: tuple,
+    data: bytes,
+    source: str,
+    *,
+    decimal: str | None = None,
+    date_format: str | None = None,
+    progress=None,
+):
+    """A dry run of :func:`metrics.csvio.import_measurements` with updates allowed (the
+    page asks for the confirmation): the validation report and the values it would change.
+
+    Kept for this browser session in ``st.session_state`` (the last preview only), keyed
+    by the data version, the file's hash and the reading choices -- not ``st.cache_data``,
+    whose cached functions replay every element they touched: ``progress(fraction, text)``
+    must report to this run's page, and only while a file is really being checked.
+    """
+    import hashlib
+
     from metrics import csvio
 
+    key = (version, hashlib.sha256(data).hexdigest(), source, decimal, date_format)
+    held = st.session_state.get("_import_preview")
+    if held is not None and held[0] == key:
+        return held[1]
     with session_scope(get_engine()) as s:
-        return csvio.import_measurements(
-            session=s, actor=current_actor(), data=data, dry_run=True, source=source
+        report = csvio.import_measurements(
+            session=s,
+            actor=current_actor(),
+            data=data,
+            dry_run=True,
+            source=source,
+            update=True,
+            decimal=decimal,
+            date_format=date_format,
+            progress=progress,
         )
+    st.session_state["_import_preview"] = (key, report)
+    return report

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 import typer
@@ -33,6 +33,8 @@ export_app = typer.Typer(help="Write CSV exports.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(pilots_app, name="pilots")
 app.add_typer(export_app, name="export")
+users_app = typer.Typer(help="Users and their roles (viewer, editor, admin).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 _state: dict[str, str | None] = {"database_url": None}
 
@@ -233,6 +235,24 @@ def import_measurements(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and report; write nothing.")
     ] = False,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update", help="Allow the file to change stored values (else refused, exit 1)."
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Revision reason [default: import <file name>]."),
+    ] = None,
+    decimal: Annotated[
+        Literal["comma", "dot"] | None,
+        typer.Option("--decimal", help="Decimal separator of the values (default: detect)."),
+    ] = None,
+    date_format: Annotated[
+        Literal["dmy", "mdy"] | None,
+        typer.Option("--date-format", help="Dates like 03/04/2026: day-first or month-first."),
+    ] = None,
 ) -> None:
     """Import weekly measurements; on any error nothing is written and the exit code is 1."""
     data = _read_input(file)
@@ -241,11 +261,33 @@ def import_measurements(
 
     with session_scope(_engine()) as s:
         report = csvio.import_measurements(
-            session=s, actor=_actor(), data=data, dry_run=dry_run, source=file.name
+            session=s,
+            actor=_actor(),
+            data=data,
+            dry_run=dry_run,
+            source=file.name,
+            update=update,
+            reason=reason,
+            decimal=decimal,
+            date_format=date_format,
         )
         if not report.ok:
             s.rollback()
-    _finish_report(report, file)
+    for note in report.notices:
+        typer.echo(f"{file}: note: {note}", err=True)
+    if report.needs_confirmation:
+        for line in report.change_lines():
+            typer.echo(f"{file}: would change {line}", err=True)
+        _fail(f"{file}: {report.summary_line()}; pass --update (and --reason TEXT) to overwrite")
+    if not report.ok:
+        for err in report.errors:
+            typer.echo(f"{file}: {err}", err=True)
+        if report.ask_decimal:
+            typer.echo(f"{file}: choose the decimal separator: --decimal comma|dot", err=True)
+        if report.ask_date_format:
+            typer.echo(f"{file}: choose the date format: --date-format dmy|mdy", err=True)
+        _fail(f"{file}: {report.summary_line()}")
+    typer.echo(report.summary_line())
 
 
 def _finish_report(report, file: Path) -> None:
@@ -289,6 +331,22 @@ def export_measurements(
 
     with session_scope(_engine()) as s:
         frame = csvio.export_measurements_frame(s)
+    _write_output(csvio.to_csv_text(frame), output)
+
+
+@export_app.command("revisions")
+def export_revisions(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default stdout).")
+    ] = None,
+) -> None:
+    """Write the audit trail of measurements: every create, correction, delete, restore."""
+    from metrics import csvio, store
+    from metrics.db import session_scope
+
+    _check_output(output)
+    with session_scope(_engine()) as s:
+        frame = store.revisions_export_frame(s)
     _write_output(csvio.to_csv_text(frame), output)
 
 
@@ -354,6 +412,62 @@ def serve(
         str(headless).lower(),
     ]
     raise SystemExit(subprocess.call(cmd, env=env))
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name (e-mail in oidc mode).")],
+    email: Annotated[str, typer.Option("--email", help="E-mail address.")] = "",
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+) -> None:
+    """Add a user. While the database has no admin, this works without one (bootstrap)."""
+    from metrics import users
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+
+    try:
+        with session_scope(_engine()) as s:
+            users.add_user(
+                session=s, actor=_actor(), name=name, email=email, role=role, bootstrap=True
+            )
+    except StoreError as exc:
+        _fail(str(exc))
+    typer.echo(f"added {name.strip()} ({role.strip().lower()})")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    name: Annotated[str, typer.Argument(help="The user's sign-in name.")],
+    role: Annotated[str, typer.Argument(help="viewer, editor or admin.")],
+) -> None:
+    """Change a user's role (needs an admin; the last admin cannot be demoted)."""
+    from metrics import users
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+
+    try:
+        with session_scope(_engine()) as s:
+            changed = users.set_role(session=s, actor=_actor(), name=name, role=role)
+    except StoreError as exc:
+        _fail(str(exc))
+    role = role.strip().lower()
+    typer.echo(f"{name.strip()} is now {role}" if changed else f"{name.strip()} was already {role}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List every user with e-mail and role (tab-separated: name, email, role)."""
+    from metrics import users
+    from metrics.db import session_scope
+
+    with session_scope(_engine()) as s:
+        frame = users.users_frame(s)
+    if frame.empty:
+        typer.echo("no users yet: add the first admin with `pilotgate users add NAME --role admin`")
+        return
+    typer.echo("name\temail\trole")
+    for name, email, role in frame[["name", "email", "role"]].itertuples(index=False):
+        typer.echo(f"{name}\t{email}\t{role}")
 
 
 def main() -> None:

@@ -71,3 +71,22 @@ def add_weeks(
         if v is not None
     ]
     return store.write_measurements(session=session, actor=actor, rows=pd.DataFrame(rows))
+
+
+def make_user(
+    session: Session,
+    name: str = "ana@example.com",
+    *,
+    role: str = "viewer",
+    email: str = "",
+    actor: str = "tester",
+    bootstrap: bool = False,
+) -> int:
+    """Add a user with ``role`` (viewer | editor | admin) through ``metrics.users.add_user``;
+    returns the user id. ``actor`` must be an admin (in auth mode none any name without
+    a user row is), or ``bootstrap`` while there is no admin. Flushes, does not commit."""
+    from metrics import users
+
+    return users.add_user(
+        session=session, actor=actor, name=name, email=email, role=role, bootstrap=bootstrap
+    )

@@ -66,7 +66,9 @@ def test_export_summary_as_of_gives_design_numbers(seeded, tmp_path):
     assert row["weeks_reported"] == "25"
     assert row["status"] == "met"
     assert row["recommendation"] == "go"
-    assert row["ci_low_pct"] == "" and row["ci_high_pct"] == ""
+    # Welch 95% interval of the improvement (scipy ttest_ind(equal_var=False) on the 25
+    # baseline weeks and the last 4 pilot weeks: 28.5188..101.2107 h, / 121.6269 h)
+    assert (row["ci_low_pct"], row["ci_high_pct"]) == ("23.4477439513", "83.2140387748")
     assert row["projected_target_week"] == ""  # trend moves away from the target
     assert row["as_of"] == "2012-06-30"
     # plain numbers, float noise rounded away (12 significant digits)

@@ -200,7 +200,7 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     assert rows.loc[HELPDESK, "Recommendation"] == "🟢 go"
     assert rows.loc[INVOICE, "Recommendation"] == "🟡 extend"
     assert rows.loc[FRAUD, "Recommendation"] == "⚪ insufficient data"
-    assert rows.loc[HELPDESK, "Metrics met"] == "1 / 2"
+    assert rows.loc[HELPDESK, "Primary met"] == "1 / 1"
     assert rows.loc[HELPDESK, "Last reported"] == "2012-W06"
     assert rows.loc[HELPDESK, "Completeness"] == pytest.approx(100 * 6 / 7)
     assert not rows.loc[HELPDESK, "Stale"]
@@ -376,7 +376,7 @@ def test_pilot_page_can_judge_as_of_the_decision_date(db):
     assert at.session_state["as_of"] == date(2012, 6, 29)
     assert at.sidebar.date_input[0].value == date(2012, 6, 29)
     assert "**Decision in** today" in _read(at)
-    assert "As of 2012-06-29: 1 of 2 metrics met their target." in _texts(at)
+    assert "As of 2012-06-29: 1 of 1 primary metrics met their target." in _texts(at)
     assert ("Weeks reported", "6 / 25") in _metric_tiles(at)
 
 
@@ -814,7 +814,17 @@ def test_export_downloads_are_the_summary_and_measurement_csvs(db, downloads):
     assert text.startswith("\ufeffpilot,vendor,stage,metric,role,unit,direction,baseline")
     line = next(x for x in text.splitlines() if x.startswith(f"{HELPDESK},Acme AI,pilot,res"))
     assert ",118.0,80.0,75.0,6," in line
-    assert line.endswith(f",{AS_OF.isoformat()}")
+    import csv
+    import io
+
+    (row,) = [
+        r
+        for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        if r["pilot"] == HELPDESK and r["metric"] == "resolution_time"
+    ]
+    assert row["as_of"] == AS_OF.isoformat()
+    assert row["open_checklist_items"].count(";") == 10  # the 11 default items, all open
+    assert (row["estimated_weekly_value"], row["payback_week"], row["roi_pct"]) == ("", "", "")
     data, _ = downloads["pilotgate-measurements.csv"]
     lines = data.decode("utf-8").splitlines()
     assert lines[0] == "\ufeffpilot,metric,week,value,note"

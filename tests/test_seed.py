@@ -77,6 +77,7 @@ def test_helpdesk_summary_as_of_decision(helpdesk_engine, shared_data):
     assert row["recommendation"] == "go"
     assert row["reasons"] == (
         "Resolution time 56.8 h vs target 80 h: met, 53.3% better than baseline 121.6 h"
+        " (95% CI 23.4% to 83.2%)"
     )
 
 
