@@ -29,6 +29,23 @@ PAGE_PILOT = "dashboard/pages/pilot.py"
 PAGE_ENTER = "dashboard/pages/enter.py"
 PAGE_IMPORT = "dashboard/pages/import_csv.py"
 PAGE_EXPORT = "dashboard/pages/export.py"
+PAGE_ADMIN = "dashboard/pages/admin.py"
+
+
+def empty_state_links() -> None:
+    """Links out of an empty portfolio, only to pages the current user's role has
+    (a link to a page outside the navigation is an error): Admin to define a pilot,
+    Import to load measurements."""
+    from dashboard import state
+    from metrics.models import Role
+
+    if state.can(Role.admin):
+        st.page_link(PAGE_ADMIN, label="Define a pilot (Admin)", icon=":material/add_circle:")
+    if state.can(Role.editor):
+        st.page_link(
+            PAGE_IMPORT, label="Import measurements from CSV", icon=":material/upload_file:"
+        )
+
 
 RECOMMENDATION_ICONS = {
     C.GO: "🟢",

@@ -57,7 +57,8 @@ are always lowercase).
 Pilot definitions CSV (one row per metric, pilot fields repeated)::
 
     pilot,vendor,use_case,owner,start_date,decision_date,stage,metric,label,unit,
-    direction,role,baseline,target,margin,min,max[,trailing_window,min_weeks,cost]
+    direction,role,baseline,target,margin,min,max[,trailing_window,min_weeks,cost,
+    value_per_unit]
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ PILOT_CSV_COLUMNS = [
     "min",
     "max",
 ]
-PILOT_CSV_EXTRA = ["trailing_window", "min_weeks", "cost"]
+PILOT_CSV_EXTRA = ["trailing_window", "min_weeks", "cost", "value_per_unit"]
 PILOT_CSV_REQUIRED = ["pilot", "start_date", "decision_date", "metric", "direction", "target"]
 #: Pilot-level columns: identical on every row of one pilot.
 PILOT_FIELDS = [
@@ -1820,6 +1821,7 @@ _METRIC_PARSERS = {
     "margin": _parse_number,
     "min": _parse_number,
     "max": _parse_number,
+    "value_per_unit": _parse_number,
 }
 _TEXT_COLUMNS = {"pilot", "vendor", "use_case", "owner", "label", "unit"}
 _PILOT_MODEL_FIELDS = ["pilot", *PILOT_FIELDS]
@@ -1834,6 +1836,7 @@ _METRIC_MODEL_FIELDS = [
     "margin",
     "min",
     "max",
+    "value_per_unit",
 ]
 
 

@@ -386,21 +386,13 @@ def empty_db(tmp_path, monkeypatch):
     engine.dispose()
 
 
-#: Empty states that still link to the Import page, which viewers do not have
-#: (st.page_link to a page outside the navigation raises StreamlitPageNotFoundError):
-#: the fix is ``if state.can(Role.editor):`` around those links, as the Pilot page does.
-_IMPORT_LINK_FOR_VIEWERS = pytest.mark.xfail(
-    reason="empty state links to the Import page without state.can(Role.editor)", strict=False
-)
-
-
 @pytest.mark.parametrize(
     ("database", "title"),
     [
         *(("db", title) for title in VIEWER_PAGES),
-        pytest.param("empty_db", "Portfolio", marks=_IMPORT_LINK_FOR_VIEWERS),
+        ("empty_db", "Portfolio"),
         ("empty_db", "Pilot"),
-        pytest.param("empty_db", "Export", marks=_IMPORT_LINK_FOR_VIEWERS),
+        ("empty_db", "Export"),
     ],
 )
 def test_every_page_of_a_viewer_runs_without_links_to_hidden_pages(

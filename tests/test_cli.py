@@ -6,9 +6,13 @@ import csv
 import io
 import sys
 
+import numpy as np
 import pytest
+from sqlmodel import Session
 
+from metrics import store
 from metrics.cli import main
+from metrics.db import make_engine
 
 LONG_OK = (
     "pilot,metric,week,value,note\n"
@@ -179,6 +183,30 @@ def test_pilots_import(run, tmp_path):
     code, _, err = run("pilots", "import", str(bad))
     assert code == 1
     assert "line 3" in err and "wrong side of baseline" in err
+
+
+def test_pilots_import_reads_cost_and_value_model(run, db, tmp_path):
+    f = tmp_path / "pilots.csv"
+    f.write_text(
+        "pilot,start_date,decision_date,metric,unit,direction,baseline,target,cost,"
+        "value_per_unit\n"
+        "VP test,2026-01-05,2026-06-26,cycle_time,h,lower_is_better,20,10,5000,120.5\n"
+        "VP test,2026-01-05,2026-06-26,error_rate,%,lower_is_better,5,4,5000,\n"
+    )
+    code, _, err = run("pilots", "import", str(f))
+    assert code == 0, err
+    engine = make_engine(db)
+    with Session(engine) as s:
+        m = store.metrics_frame(s).set_index("key")
+        assert m.loc["cycle_time", "value_per_unit"] == 120.5
+        assert np.isnan(m.loc["error_rate", "value_per_unit"])  # empty: no value model
+        assert store.pilots_frame(s)["cost"].tolist() == [5000.0]
+    engine.dispose()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f.read_text().replace("120.5", "lots"))
+    code, _, err = run("pilots", "import", str(bad))
+    assert code == 1
+    assert "line 2" in err and "value_per_unit" in err and "'lots' is not" in err
 
 
 def test_derive_writes_weekly_medians(run, tmp_path):

@@ -30,9 +30,7 @@ if frame.empty:
         "Nothing to summarise yet: no pilot has metrics. Seed the demo portfolio with "
         "`pilotgate seed demo`, or define pilots with `pilotgate pilots import FILE`."
     )
-    st.page_link(
-        ui.PAGE_IMPORT, label="Import measurements from CSV", icon=":material/upload_file:"
-    )
+    ui.empty_state_links()
     st.stop()
 
 # ------------------------------------------------------------------ downloads

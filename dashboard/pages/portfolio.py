@@ -26,12 +26,10 @@ if pilots.empty:
     st.info(
         "**No pilots yet.** Load the demo portfolio with `make run` (it seeds demo data), "
         "or from a terminal: `pilotgate seed demo` and `pilotgate seed helpdesk`. "
-        "Define your own pilots with `pilotgate pilots import FILE`, then enter weekly "
-        "values on the Enter page or import them as CSV."
+        "Define your own pilots on the Admin page or with `pilotgate pilots import FILE`, "
+        "then enter weekly values on the Enter page or import them as CSV."
     )
-    st.page_link(
-        ui.PAGE_IMPORT, label="Import measurements from CSV", icon=":material/upload_file:"
-    )
+    ui.empty_state_links()
     st.stop()
 
 # ------------------------------------------------------------------ counts
