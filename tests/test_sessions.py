@@ -34,9 +34,7 @@ def _clear_caches() -> None:
     st.cache_resource.clear()
 
 
-@pytest.fixture
-def shared(engine, monkeypatch):
-    """One database both sessions use: the helpdesk pilot, six weeks of resolution time."""
+def _shared_db(engine, monkeypatch):
     with session_scope(engine) as s:
         pid = make_pilot(
             s, metrics=[metric_in("resolution_time", baseline=118.0, max_value=1000.0)]
@@ -45,7 +43,20 @@ def shared(engine, monkeypatch):
         add_weeks(s, mid, START, [100.0, 90.0, 80.0, 76.0, 72.0, 72.0], actor="seed")
     monkeypatch.setenv("PILOTGATE_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     _clear_caches()
-    yield {"engine": engine, "pilot": pid, "metric": mid, "monkeypatch": monkeypatch}
+    return {"engine": engine, "pilot": pid, "metric": mid, "monkeypatch": monkeypatch}
+
+
+@pytest.fixture
+def shared(engine, monkeypatch):
+    """One database both sessions use: the helpdesk pilot, six weeks of resolution time."""
+    yield _shared_db(engine, monkeypatch)
+    _clear_caches()
+
+
+@pytest.fixture
+def sqlite_shared(sqlite_engine, monkeypatch):
+    """As ``shared``, on SQLite only (for its file lock)."""
+    yield _shared_db(sqlite_engine, monkeypatch)
     _clear_caches()
 
 
@@ -189,10 +200,9 @@ def test_two_sessions_enter_the_first_value_of_a_week(shared):
     assert revisions(shared, week) == [("create", 70.0, "alice")]
 
 
-def test_a_save_while_the_database_is_busy_says_try_again(shared, monkeypatch):
+def test_a_save_while_the_database_is_busy_says_try_again(sqlite_shared, monkeypatch):
     """SQLite: another writer holds the lock longer than the busy timeout."""
-    if shared["engine"].dialect.name != "sqlite":
-        pytest.skip("SQLite's database lock")
+    shared = sqlite_shared
     monkeypatch.setenv("PILOTGATE_SQLITE_BUSY_TIMEOUT_MS", "50")
     _clear_caches()
     a = open_enter(shared, "alice")
