@@ -225,16 +225,15 @@ def pct(x: float | None, *, signed: bool = False) -> str:
 def decision_countdown(decision: date, as_of: date) -> str:
     """Time from ``as_of`` to the decision date, in the words every page uses.
 
-    ``12 days`` / ``1 day`` (still ahead), ``today``, or ``passed 5267 days ago`` /
-    ``passed 1 day ago``. Read after a "Decision in" label (Portfolio column, Pilot
-    header).
+    ``in 12 days`` / ``in 1 day`` (still ahead), ``today``, or ``5267 days ago`` /
+    ``1 day ago``. Read after a "Decision due" label (Portfolio column, Pilot header).
     """
     days = (decision - as_of).days
     if days == 0:
         return "today"
     n = abs(days)
     span = f"{n} day{'' if n == 1 else 's'}"
-    return span if days > 0 else f"passed {span} ago"
+    return f"in {span}" if days > 0 else f"{span} ago"
 
 
 def week_choice_label(monday: date) -> str:

@@ -243,7 +243,7 @@ def import_measurements(
     ] = False,
     reason: Annotated[
         str | None,
-        typer.Option("--reason", help="Revision reason (default: \"import FILE-NAME\")."),
+        typer.Option("--reason", help='Revision reason (default: "import FILE-NAME").'),
     ] = None,
     decimal: Annotated[
         Literal["comma", "dot"] | None,

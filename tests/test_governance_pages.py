@@ -470,7 +470,7 @@ def test_portfolio_view_of_decisions(db):
     assert (tiles["Decided go"], tiles["Decided extend"], tiles["No decision"]) == ("2", "0", "1")
     due = _frame_with(at, "Due in", "Recorded decision")
     assert list(due["Pilot"]) == [FRAUD]  # decision date 2012-03-02: 11 days ahead
-    assert list(due["Due in"]) == ["11 days"]
+    assert list(due["Decision due"]) == ["in 11 days"]
     assert list(due["Recorded decision"]) == ["—"]
     against = _frame_with(at, "Recommendation now", "Recorded decision")
     assert list(against["Pilot"]) == [INVOICE]

@@ -205,7 +205,7 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     assert rows.loc[HELPDESK, "Completeness"] == pytest.approx(100 * 6 / 7)
     assert not rows.loc[HELPDESK, "Stale"]
     assert bool(rows.loc[FRAUD, "Stale"])
-    assert rows.loc[HELPDESK, "Decision in"] == "130 days"  # 2012-02-20 -> 2012-06-29
+    assert rows.loc[HELPDESK, "Decision due"] == "in 130 days"  # 2012-02-20 -> 2012-06-29
     assert rows.loc[HELPDESK, "Decision date"] == date(2012, 6, 29)
     assert "Days to decision" not in table.columns
     tiles = dict(_metric_tiles(at))
@@ -221,19 +221,19 @@ def test_decision_countdown_wording():
     from dashboard.components import decision_countdown
 
     decision = date(2012, 6, 29)
-    assert decision_countdown(decision, date(2012, 6, 17)) == "12 days"
-    assert decision_countdown(decision, date(2012, 6, 28)) == "1 day"
+    assert decision_countdown(decision, date(2012, 6, 17)) == "in 12 days"
+    assert decision_countdown(decision, date(2012, 6, 28)) == "in 1 day"
     assert decision_countdown(decision, decision) == "today"
-    assert decision_countdown(decision, date(2012, 6, 30)) == "passed 1 day ago"
-    assert decision_countdown(date(2012, 1, 2), date(2026, 6, 1)) == "passed 5264 days ago"
+    assert decision_countdown(decision, date(2012, 6, 30)) == "1 day ago"
+    assert decision_countdown(date(2012, 1, 2), date(2026, 6, 1)) == "5264 days ago"
 
 
 @pytest.mark.parametrize(
     ("as_of", "words"),
     [
-        (AS_OF, "130 days"),
+        (AS_OF, "in 130 days"),
         (date(2012, 6, 29), "today"),
-        (date(2012, 9, 3), "passed 66 days ago"),
+        (date(2012, 9, 3), "66 days ago"),
     ],
     ids=["ahead", "today", "passed"],
 )
@@ -241,17 +241,17 @@ def test_portfolio_and_pilot_page_word_the_decision_date_alike(db, as_of, words)
     at = _app(as_of=as_of)
     table = at.dataframe[0].value
     rows = table.set_index("Pilot")
-    assert rows.loc[HELPDESK, "Decision in"] == words
+    assert rows.loc[HELPDESK, "Decision due"] == words
     assert rows.loc[HELPDESK, "Decision date"] == date(2012, 6, 29)
     # the date column (sortable) sits right before the countdown
     columns = list(table.columns)
-    assert columns.index("Decision in") == columns.index("Decision date") + 1
-    config = _column_config(at, "Decision in")
-    assert config["Decision in"]["label"] == "Decision in"
-    assert config["Decision in"]["type_config"]["type"] == "text"
+    assert columns.index("Decision due") == columns.index("Decision date") + 1
+    config = _column_config(at, "Decision due")
+    assert config["Decision due"]["label"] == "Decision due"
+    assert config["Decision due"]["type_config"]["type"] == "text"
 
     at = _app(PILOT_PAGE, as_of=as_of, pilot_id=db["helpdesk"])
-    assert f"**Decision in** {words}" in _read(at)
+    assert f"**Decision due** {words}" in _read(at)
 
 
 def test_portfolio_filters(db):
@@ -371,11 +371,11 @@ def test_pilot_page_picker_switches_pilot(db):
 
 def test_pilot_page_can_judge_as_of_the_decision_date(db):
     at = _app(PILOT_PAGE, as_of=date(2012, 9, 3), pilot_id=db["helpdesk"])
-    assert "**Decision in** passed 66 days ago" in _read(at)
+    assert "**Decision due** 66 days ago" in _read(at)
     at.button(key="pilot-as-of-decision").click().run(timeout=30)
     assert at.session_state["as_of"] == date(2012, 6, 29)
     assert at.sidebar.date_input[0].value == date(2012, 6, 29)
-    assert "**Decision in** today" in _read(at)
+    assert "**Decision due** today" in _read(at)
     assert "As of 2012-06-29: 1 of 1 primary metrics met their target." in _texts(at)
     assert ("Weeks reported", "6 / 25") in _metric_tiles(at)
 

@@ -62,9 +62,9 @@ st.markdown(
             f"**Owner** {ui.md_escape(p.get('owner') or '—')}",
             f"**Pilot period** {start:%Y-%m-%d} ({C.iso_label(start)}) → "
             f"{decision:%Y-%m-%d} ({C.iso_label(decision)})",
-            # the Portfolio table's "Decision in" column, in the same words; kept on one
+            # the Portfolio table's "Decision due" column, in the same words; kept on one
             # line (non-breaking spaces) where the header wraps
-            f"**Decision{NBSP}in**{NBSP}{countdown.replace(' ', NBSP)}",
+            f"**Decision{NBSP}due**{NBSP}{countdown.replace(' ', NBSP)}",
         ]
     )
 )

@@ -100,7 +100,7 @@ if search:
 view = view.reset_index(drop=True)
 
 decision = pd.to_datetime(view[C.DECISION_DATE])
-# The same wording as the Pilot page's header ("12 days", "today", "passed 3 days ago");
+# The same wording as the Pilot page's header ("in 12 days", "today", "3 days ago");
 # the Decision date column next to it sorts the pilots by deadline.
 countdown = [None if pd.isna(d) else ui.decision_countdown(d.date(), as_of) for d in decision]
 table = pd.DataFrame(
@@ -116,7 +116,7 @@ table = pd.DataFrame(
         "Stale": view[C.STALE].astype(bool),
         "Last reported": view["last_week"].map(C.iso_label),
         "Decision date": decision.dt.date,
-        "Decision in": pd.Series(countdown, index=view.index, dtype="object"),
+        "Decision due": pd.Series(countdown, index=view.index, dtype="object"),
     }
 )
 
@@ -170,10 +170,10 @@ selection = st.dataframe(
             "Last week", help="Last pilot week with a value (ISO week)", width=72
         ),
         "Decision date": st.column_config.DateColumn("Decision", format="YYYY-MM-DD", width=82),
-        "Decision in": st.column_config.TextColumn(
-            "Decision in",
+        "Decision due": st.column_config.TextColumn(
+            "Decision due",
             help="Time from the as-of date to the decision date (sort by the Decision column)",
-            width=142,  # "passed 5267 days ago" in full
+            width=120,  # "5267 days ago" in full
         ),
     },
 )

@@ -336,7 +336,7 @@ def render_portfolio(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> No
                     "Pilot": due[C.PILOT],
                     "Stage": due["stage"],
                     "Decision date": due[C.DECISION_DATE].dt.date,
-                    "Due in": [
+                    "Decision due": [
                         ui.decision_countdown(d.date(), as_of) for d in due[C.DECISION_DATE]
                     ],
                     "Recommendation": due[C.RECOMMENDATION].map(ui.recommendation_text),
