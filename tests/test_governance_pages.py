@@ -468,7 +468,7 @@ def test_portfolio_view_of_decisions(db):
     assert int(counts["Total"].sum()) == 3
     tiles = {m.label: m.value for m in at.metric}
     assert (tiles["Decided go"], tiles["Decided extend"], tiles["No decision"]) == ("2", "0", "1")
-    due = _frame_with(at, "Due in", "Recorded decision")
+    due = _frame_with(at, "Decision due", "Recorded decision")
     assert list(due["Pilot"]) == [FRAUD]  # decision date 2012-03-02: 11 days ahead
     assert list(due["Decision due"]) == ["in 11 days"]
     assert list(due["Recorded decision"]) == ["—"]
