@@ -724,11 +724,13 @@ def _gate(
     latest = _latest_decision(session, pilot_id) if pilot_id is not None else None
     if to_stage == Stage.production.value:
         ok = latest is not None and latest.decision == DecisionKind.go.value
-        gate.requirements.append(("the latest recorded decision is go", ok))
+        gate.requirements.append(("latest recorded decision must be go", ok))
         if not ok:
             gate.blockers.append(f"record a go decision first ({_decision_words(latest)})")
         open_items = open_checklist_items(session, pilot_id=pilot_id).get(pilot_id, [])
-        gate.requirements.append(("every checklist item is ticked with evidence", not open_items))
+        gate.requirements.append(
+            ("every checklist item must be ticked with evidence", not open_items)
+        )
         if open_items:
             gate.blockers.append(
                 f"tick the {len(open_items)} open checklist item(s) with evidence first: "
@@ -736,7 +738,7 @@ def _gate(
             )
     elif to_stage == Stage.stopped.value:
         ok = latest is not None and latest.decision == DecisionKind.no_go.value
-        gate.requirements.append(("the latest recorded decision is no_go", ok))
+        gate.requirements.append(("latest recorded decision must be no_go", ok))
         if not ok:
             gate.blockers.append(f"record a no_go decision first ({_decision_words(latest)})")
     return gate

@@ -105,7 +105,7 @@ def test_pilot_from_before_checklists_counts_all_defaults_open(session):
     assert G.checklist_frame(session, pilot_id=pid).empty
     assert G.open_checklist_items(session, pilot_id=pid) == {pid: list(G.DEFAULT_CHECKLIST)}
     gate = G.stage_gate(session, pilot_id=pid, to_stage="production")
-    assert ("every checklist item is ticked with evidence", False) in gate.requirements
+    assert ("every checklist item must be ticked with evidence", False) in gate.requirements
     assert G.ensure_default_checklist(session=session, actor=ADMIN, pilot_id=pid) == 11
     assert G.ensure_default_checklist(session=session, actor=ADMIN, pilot_id=pid) == 0
     session.commit()
@@ -500,8 +500,8 @@ def test_production_needs_a_go_and_no_open_items(session, helpdesk):
     session.commit()
     gate = G.stage_gate(session, pilot_id=helpdesk, to_stage="production")
     assert gate.requirements == [
-        ("the latest recorded decision is go", True),
-        ("every checklist item is ticked with evidence", False),
+        ("latest recorded decision must be go", True),
+        ("every checklist item must be ticked with evidence", False),
     ]
     with pytest.raises(StoreError) as exc:
         store.set_stage(session=session, actor=ADMIN, pilot_id=helpdesk, stage="production")

@@ -161,8 +161,8 @@ def test_pilot_page_lists_the_checklist_and_its_blockers(db):
     assert "- Knowledge-transfer plan agreed" in text
     # the stage gates ahead, explained
     assert "**Stage gate pilot → production** (blocked)" in text
-    assert "❌ the latest recorded decision is go" in text
-    assert "❌ every checklist item is ticked with evidence" in text
+    assert "❌ latest recorded decision must be go" in text
+    assert "❌ every checklist item must be ticked with evidence" in text
     assert "No decision recorded yet." in text
 
 
@@ -308,7 +308,7 @@ def test_pilot_page_shows_the_decision_history(db):
     assert list(history["Decided by"]) == ["bo", "ada"]
     assert list(history["Judged as of"]) == ["2012-02-20", "2012-02-20"]
     assert list(history["Rationale"]) == ["Security review *pending*", ""]
-    assert "❌ the latest recorded decision is go" in text
+    assert "❌ latest recorded decision must be go" in text
     assert "**Stage gate pilot → stopped** (blocked)" in text
 
 
@@ -398,7 +398,7 @@ def test_stage_move_explains_the_gate_and_moves_when_it_is_clear(db):
     assert at.selectbox(key=f"stage-to-{pid}-0").value == "production"
     text = _texts(at)
     assert "Stage gate pilot → production:" in text
-    assert "❌ the latest recorded decision is go" in text
+    assert "❌ latest recorded decision must be go" in text
     assert "record a go decision first (no decision is recorded yet)" in text
     assert _button(at, "Move to production").disabled
     with Session(db["engine"]) as s:
@@ -407,7 +407,7 @@ def test_stage_move_explains_the_gate_and_moves_when_it_is_clear(db):
             G.tick_checklist_item(session=s, actor=ACTOR, item_id=int(item_id), evidence="ok")
         s.commit()
     at = _app(EXPORT_PAGE, pilot_id=pid)
-    assert "✅ every checklist item is ticked with evidence" in _texts(at)
+    assert "✅ every checklist item must be ticked with evidence" in _texts(at)
     at.text_input(key=f"stage-note-{pid}-0").set_value("steering committee 2012-02-20")
     _button(at, "Move to production").click().run(timeout=30)
     assert not at.exception
