@@ -949,6 +949,21 @@ def _revision_count_expr(metric_id: int, week: date):
     )
 
 
+def _check_one_value(metric_id: int, info, week, value, note: str) -> list[str]:
+    """:func:`check_measurement_rows` for one value of metric ``metric_id`` (``info``:
+    its label, min_value, max_value)."""
+    ranges = pd.DataFrame(
+        {
+            C.METRIC_ID: [metric_id],
+            C.LABEL: [info.label],
+            "min_value": [info.min_value],
+            "max_value": [info.max_value],
+        }
+    )
+    row = pd.DataFrame({C.METRIC_ID: [metric_id], C.WEEK: [week], C.VALUE: [value], "note": [note]})
+    return check_measurement_rows(row, ranges)
+
+
 def record_measurement(
     *,
     session: Session,
@@ -989,16 +1004,7 @@ def record_measurement(
     note = note or ""
     reason = check_reason(reason)
     info = _metric_info(session, metric_id)
-    ranges = pd.DataFrame(
-        {
-            C.METRIC_ID: [metric_id],
-            C.LABEL: [info.label],
-            "min_value": [info.min_value],
-            "max_value": [info.max_value],
-        }
-    )
-    row = pd.DataFrame({C.METRIC_ID: [metric_id], C.WEEK: [week], C.VALUE: [value], "note": [note]})
-    problems = check_measurement_rows(row, ranges)
+    problems = _check_one_value(metric_id, info, week, value, note)
     if problems:
         raise StoreError("; ".join(problems))
     week = _as_week(week)
@@ -1198,16 +1204,7 @@ def restore_measurement(
     if last.action != RevisionAction.delete or last.old_value is None:
         raise StoreError(f"{what} has no deleted value to restore (last change: {last.action})")
     value, note = float(last.old_value), last.old_note or ""
-    ranges = pd.DataFrame(
-        {
-            C.METRIC_ID: [metric_id],
-            C.LABEL: [info.label],
-            "min_value": [info.min_value],
-            "max_value": [info.max_value],
-        }
-    )
-    row = pd.DataFrame({C.METRIC_ID: [metric_id], C.WEEK: [week], C.VALUE: [value], "note": [note]})
-    problems = check_measurement_rows(row, ranges)
+    problems = _check_one_value(metric_id, info, week, value, note)
     if problems:
         raise StoreError(
             f"{what}: the deleted value cannot be restored: "
