@@ -586,7 +586,8 @@ def record_decision(
 
     The recommendation is computed as of ``as_of`` (the day the person judged,
     :func:`metrics.service.evaluate`); a decision that differs from it needs a
-    rationale. ``snapshot`` stores the pilot's rows of
+    rationale, and so does any decision judged as of a day other than today
+    (:func:`metrics.service.today`), so back-dating cannot bypass the rule. ``snapshot`` stores the pilot's rows of
     :func:`metrics.service.summary_export_frame` as of ``as_of`` as JSON records
     (column -> value; undefined numbers ``null``; the decision columns hold the
     decision before this one).
@@ -594,8 +595,9 @@ def record_decision(
     Raises:
         PermissionDenied: the actor is not an admin.
         StoreError: unknown pilot, decision not go/extend/no_go, as_of outside
-            1900..2199, rationale too long, or a decision that differs from the
-            recommendation without a rationale. Nothing is written.
+            1900..2199 or after today, rationale too long, or a decision that differs
+            from the recommendation or is judged as of another day than today, without
+            a rationale. Nothing is written.
     """
     require_role(session=session, actor=actor, needed=Role.admin, action="recording a decision")
     try:
@@ -607,6 +609,12 @@ def record_decision(
     pilot = _pilot(session, pilot_id)
     from metrics import service  # service reads through this module: import when used
 
+    today = service.today()
+    if d_in.as_of > today:
+        raise StoreError(
+            f"decision not saved: the evidence date {d_in.as_of.isoformat()} is after today "
+            f"({today.isoformat()}); judge as of today or an earlier day"
+        )
     ev = service.evaluate(session, as_of=d_in.as_of, pilot_id=pilot.id)
     rec = str(ev.pilots.iloc[0][C.RECOMMENDATION])
     if d_in.decision.value != rec and not d_in.rationale:
@@ -614,6 +622,15 @@ def record_decision(
             f"decision not saved: {d_in.decision.value} on {pilot.name!r} differs from the "
             f"recommendation {rec} as of {d_in.as_of.isoformat()}; write a rationale that "
             "says why"
+        )
+    if d_in.as_of != today and not d_in.rationale:
+        # A decision is signed today; judging it on an earlier day's evidence (e.g.
+        # recording a meeting's decision afterwards) is allowed but must be explained,
+        # or the as-of date would be a way around the rationale rule above.
+        raise StoreError(
+            f"decision not saved: it is judged on the evidence as of {d_in.as_of.isoformat()}, "
+            f"not today ({today.isoformat()}); write a rationale that says why (e.g. "
+            "\"recording the steering committee decision of that day\")"
         )
     summary = service.summary_export_frame(session, as_of=d_in.as_of)
     rows = snapshot_records(summary[summary["pilot"] == pilot.name])

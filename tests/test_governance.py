@@ -4,6 +4,7 @@ and PostgreSQL: exact stored rows, snapshots, audit records, and every refusal."
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -27,6 +28,14 @@ from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
 START = date(2012, 1, 2)
 AS_OF = date(2012, 2, 20)
+
+
+@pytest.fixture(autouse=True)
+def _today_is_as_of(monkeypatch):
+    """Decisions are judged "today": these tests live on AS_OF."""
+    monkeypatch.setattr(service, "today", lambda: AS_OF)
+
+
 HELPDESK = "Helpdesk triage assistant"
 INVOICE = "Invoice extraction copilot"
 ADMIN = "ada"  # auth mode none: a name without a users row is an admin
@@ -291,6 +300,49 @@ def test_checklist_of_an_unknown_pilot_is_refused(session, helpdesk):
 
 
 # =========================================================================== decisions
+
+
+@pytest.mark.parametrize(
+    ("as_of", "rationale", "message"),
+    [
+        (
+            date(2012, 2, 13),
+            "",
+            "it is judged on the evidence as of 2012-02-13, not today (2012-02-20); write a "
+            "rationale",
+        ),
+        (date(2012, 2, 21), "meeting tomorrow", "the evidence date 2012-02-21 is after today"),
+    ],
+    ids=["back-dated without rationale", "future evidence date"],
+)
+def test_back_dated_or_future_decisions_are_refused(session, helpdesk, as_of, rationale, message):
+    """The as-of date cannot be used to dodge the rationale rule (QA: a decision
+    recorded as of a day whose recommendation matched, while today's differs)."""
+    with pytest.raises(StoreError, match=re.escape(message)):
+        G.record_decision(
+            session=session,
+            actor=ADMIN,
+            pilot_id=helpdesk,
+            decision="go",
+            rationale=rationale,
+            as_of=as_of,
+        )
+    session.rollback()
+    assert count(session, Decision) == 0
+
+
+def test_back_dated_decision_with_a_rationale_is_kept_with_its_date(session, helpdesk):
+    res = G.record_decision(
+        session=session,
+        actor=ADMIN,
+        pilot_id=helpdesk,
+        decision="go",
+        rationale="steering committee of 13 Feb",
+        as_of=date(2012, 2, 13),
+    )
+    session.commit()
+    row = session.get(Decision, res.decision_id)
+    assert (row.as_of, row.rationale) == (date(2012, 2, 13), "steering committee of 13 Feb")
 
 
 def test_decision_matching_the_recommendation_stores_the_snapshot(session, helpdesk):

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from metrics import governance as G
-from metrics import store
+from metrics import service, store
 from metrics.db import init_db, make_engine
 from metrics.models import AppUser, ChecklistItem, Decision, Pilot
 from metrics.settings import get_settings
@@ -32,6 +32,14 @@ EXPORT_PAGE = "dashboard/pages/export.py"
 
 START = date(2012, 1, 2)
 AS_OF = date(2012, 2, 20)
+
+
+@pytest.fixture(autouse=True)
+def _today_is_as_of(monkeypatch):
+    """Decisions are judged "today": these tests live on AS_OF."""
+    monkeypatch.setattr(service, "today", lambda: AS_OF)
+
+
 HELPDESK = "Helpdesk triage assistant"
 INVOICE = "Invoice extraction copilot"
 FRAUD = "Fraud analyst copilot"

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from metrics import governance, store, users
+from metrics import governance, service, store, users
 from metrics.access import role_of
 from metrics.errors import PermissionDenied, StoreError
 from metrics.models import (
@@ -41,6 +41,12 @@ START = date(2012, 1, 2)
 WEEK1, WEEK2, WEEK3 = date(2012, 1, 2), date(2012, 1, 9), date(2012, 1, 16)
 SETUP = "setup"  # in auth mode none an actor without a user row is the local admin
 ROLE_ACTORS = {Role.viewer: "vera", Role.editor: "eddie", Role.admin: "ada"}
+
+
+@pytest.fixture(autouse=True)
+def _today_is_as_of(monkeypatch):
+    """Decisions are judged "today": these tests live on date(2012, 1, 23)."""
+    monkeypatch.setattr(service, "today", lambda: date(2012, 1, 23))
 
 
 @pytest.fixture(autouse=True)
