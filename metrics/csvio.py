@@ -965,7 +965,8 @@ def _validate(
                 NOTE_COL: (
                     _unescape(_str_series(table.column(pos[NOTE_COL]))).to_numpy()
                     if NOTE_COL in pos
-                    else np.full(n, "", dtype=object)
+                    # no note column: None = keep the stored note (never wipe it)
+                    else np.full(n, None, dtype=object)
                 ),
                 "mcol": disp[METRIC_COL],
                 "vcol": disp[VALUE_COL],
@@ -989,7 +990,7 @@ def _validate(
                         LINE_COL: rec[LINE_COL].to_numpy()[idx],
                         METRIC_COL: name,
                         VALUE_COL: vals.to_numpy()[idx],
-                        NOTE_COL: "",
+                        NOTE_COL: None,  # the wide form has no notes: keep stored ones
                         "mcol": table.display[j],
                         "vcol": table.display[j],
                     }
@@ -1073,12 +1074,13 @@ def _validate(
         err.add(cells, out_of_range, cells["vcol"], reason)
 
     # ---- note
-    too_long = (cells[NOTE_COL].str.len() > NOTE_MAX).to_numpy(dtype=bool)
+    notes = cells[NOTE_COL].fillna("").astype(str)
+    too_long = (notes.str.len() > NOTE_MAX).to_numpy(dtype=bool)
     if too_long.any():
         col = disp.get(NOTE_COL)
         err.add(cells, too_long, col, f"note is longer than {NOTE_MAX} characters")
 
-    has_control = cells[NOTE_COL].str.contains(CONTROL_CHARS_RE).to_numpy(dtype=bool)
+    has_control = notes.str.contains(CONTROL_CHARS_RE).to_numpy(dtype=bool)
     if has_control.any():
         col = disp.get(NOTE_COL)
         err.add(cells, has_control, col, "note contains control characters (e.g. NUL)")
@@ -1458,7 +1460,8 @@ def _rows_frame(
             METRIC_ID_COL: cells[C.METRIC_ID].astype("int64").to_numpy(),
         }
     )
-    action, old_value, old_note = _classify(rows, existing)
+    action, old_value, old_note, note = _classify(rows, existing)
+    rows[NOTE_COL] = note
     rows[ACTION_COL] = action
     for col in (PILOT_COL, METRIC_COL, WEEK_COL, WEEK_LABEL_COL, NOTE_COL, ACTION_COL):
         rows[col] = rows[col].astype(object)  # pandas 3 would infer the str dtype
@@ -1486,14 +1489,20 @@ def _week_ns(s: pd.Series) -> pd.Series:
 
 def _classify(
     rows: pd.DataFrame, existing: pd.DataFrame | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(action, stored value, stored note) per row: create / update / unchanged."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(action, stored value, stored note, note to write) per row: create / update /
+    unchanged. A row whose note is None (the file has no note column, or is in wide
+    form) keeps the stored note ("" for a new value): a file without notes never
+    wipes them."""
     n = len(rows)
+    given = rows[NOTE_COL].to_numpy(dtype=object)
+    missing = pd.isna(given)
     if existing is None or existing.empty:
         return (
             np.full(n, CREATE, dtype=object),
             np.full(n, np.nan),
             np.full(n, None, dtype=object),
+            np.where(missing, "", given).astype(object),
         )
     ex = pd.DataFrame(
         {
@@ -1517,9 +1526,11 @@ def _classify(
     old_value = merged["_old_value"].to_numpy(dtype="float64")
     old_note = merged["_old_note"].astype(object).to_numpy()
     new = np.isnan(old_value)
-    same = (old_value == rows[VALUE_COL].to_numpy()) & (old_note == rows[NOTE_COL].to_numpy())
+    kept = np.where(pd.isna(old_note), "", old_note)
+    note = np.where(missing, kept, given).astype(object)
+    same = (old_value == rows[VALUE_COL].to_numpy()) & (old_note == note)
     action = np.where(new, CREATE, np.where(same, UNCHANGED, UPDATE)).astype(object)
-    return action, old_value, old_note
+    return action, old_value, old_note, note
 
 
 def _scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:

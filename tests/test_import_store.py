@@ -541,3 +541,55 @@ def test_import_refuses_what_the_store_refuses(session, helpdesk, cell, note, re
     with pytest.raises(store.StoreError):
         store.write_measurements(session=session, actor="ann", rows=row)
     session.rollback()
+
+
+# =========================================================================== notes kept
+
+
+@pytest.mark.parametrize(
+    ("text", "update", "expected"),
+    [
+        # same value, wide form (no notes possible): unchanged, note kept
+        (
+            f"pilot,week,resolution_time\n{HD},2012-W02,73.26208333333334\n",
+            False,
+            (0, 0, 1, 73.26208333333334, "median of 70 tickets"),
+        ),
+        # same value, long form without a note column: unchanged, note kept
+        (
+            f"pilot,metric,week,value\n{HD},resolution_time,2012-W02,73.26208333333334\n",
+            False,
+            (0, 0, 1, 73.26208333333334, "median of 70 tickets"),
+        ),
+        # a new value without a note column: updated, note still kept
+        (
+            f"pilot,metric,week,value\n{HD},resolution_time,2012-W02,70\n",
+            True,
+            (0, 1, 0, 70.0, "median of 70 tickets"),
+        ),
+        # an explicit empty note cell clears the note (the file says so)
+        (
+            HEADER + f"{HD},resolution_time,2012-W02,73.26208333333334,\n",
+            True,
+            (0, 1, 0, 73.26208333333334, ""),
+        ),
+    ],
+    ids=["wide-same", "long-no-note-column-same", "long-no-note-column-new-value", "empty-note"],
+)
+def test_a_file_without_notes_keeps_the_stored_notes(session, helpdesk, text, update, expected):
+    """QA: re-importing a vendor's wide sheet (no notes) erased every stored note and
+    an identical file was refused as a change."""
+    rows = pd.DataFrame(
+        {
+            "metric_id": [helpdesk["resolution_time"]],
+            "week": [date(2012, 1, 9)],
+            "value": [73.26208333333334],
+            "note": ["median of 70 tickets"],
+        }
+    )
+    store.write_measurements(session=session, actor="seed", rows=rows)
+    session.commit()
+    rep = run(session, text, update=update)
+    assert rep.ok, [e.reason for e in rep.errors]
+    got = stored(session).iloc[0]
+    assert (rep.created, rep.updated, rep.unchanged, got["value"], got["note"]) == expected
