@@ -397,6 +397,9 @@ def save_pilot(
         else:
             before = {k: getattr(metric, k) for k in values}
             changed = before != values
+            _check_stored_values_in_range(
+                session, metric.id, f"{pilot_in.name} {m_in.key}", m_in.min_value, m_in.max_value
+            )
             for k, v in values.items():
                 setattr(metric, k, v)
             if changed:
@@ -415,6 +418,39 @@ def save_pilot(
             n_upd += int(changed)
     session.flush()
     return SaveResult(pilot.id, created, n_new, n_upd)
+
+
+def _check_stored_values_in_range(
+    session: Session, metric_id: int, what: str, lo: float | None, hi: float | None
+) -> None:
+    """Refuse a metric's allowed range (min..max) that stored values fall outside:
+    those values would stay in every number while no longer being valid, and the
+    measurements export would stop being re-importable.
+
+    Raises:
+        StoreError: naming up to 5 offending weeks and values.
+    """
+    if lo is None and hi is None:
+        return
+    outside = sa.false()
+    if lo is not None:
+        outside = sa.or_(outside, Measurement.value < lo)
+    if hi is not None:
+        outside = sa.or_(outside, Measurement.value > hi)
+    rows = session.execute(
+        sa.select(Measurement.week, Measurement.value)
+        .where(Measurement.metric_id == metric_id, outside)
+        .order_by(Measurement.week)
+    ).all()
+    if not rows:
+        return
+    shown = ", ".join(f"{C.iso_label(w)} = {v:g}" for w, v in rows[:5])
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    bounds = f"{'-inf' if lo is None else f'{lo:g}'}..{'inf' if hi is None else f'{hi:g}'}"
+    raise StoreError(
+        f"{what}: allowed range {bounds} would leave {len(rows)} stored value(s) outside it "
+        f"({shown}{more}); correct those values first or choose a wider range"
+    )
 
 
 def set_stage(*, session: Session, actor: str, pilot_id: int, stage: str, note: str = "") -> None:

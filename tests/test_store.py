@@ -255,3 +255,25 @@ def test_safe_url_hides_password():
     assert safe_url("postgresql+psycopg://u:s3cret@h:5432/db") == (
         "postgresql+psycopg://u:***@h:5432/db"
     )
+
+
+def test_narrowing_the_allowed_range_below_stored_values_is_refused(session):
+    """QA: a range that stored values violate was accepted; those values kept counting
+    and the measurements export was no longer re-importable."""
+    make_pilot(session, metrics=[metric_in(max_value=1000.0)])
+    mid = metric_id(session, "Helpdesk triage assistant", "resolution_time")
+    add_weeks(session, mid, date(2012, 1, 2), [100.0, 90.0, 20.0, 95.5, 99.0, 101.0, 98.0])
+    session.commit()
+    with pytest.raises(store.StoreError) as exc:
+        make_pilot(session, metrics=[metric_in(min_value=0.0, max_value=95.0)])
+    assert str(exc.value) == (
+        "Helpdesk triage assistant resolution_time: allowed range 0..95 would leave 5 stored "
+        "value(s) outside it (2012-W01 = 100, 2012-W04 = 95.5, 2012-W05 = 99, 2012-W06 = 101, "
+        "2012-W07 = 98); correct those values first or choose a wider range"
+    )
+    session.rollback()
+    assert store.metrics_frame(session)["max_value"].tolist() == [1000.0]
+    # a range that every stored value fits is fine
+    make_pilot(session, metrics=[metric_in(min_value=20.0, max_value=101.0)])
+    session.commit()
+    assert store.metrics_frame(session)["max_value"].tolist() == [101.0]
