@@ -46,6 +46,7 @@ from metrics import computations as C
 from metrics.access import record_audit, require_role
 from metrics.errors import StoreError
 from metrics.models import (
+    LATEST_DATE,
     ChecklistItem,
     ChecklistItemCreate,
     ChecklistTick,
@@ -239,14 +240,21 @@ def _typed_decisions(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def latest_decisions_frame(session: Session) -> pd.DataFrame:
+def latest_decisions_frame(session: Session, *, judged_by: date | None = None) -> pd.DataFrame:
     """The latest (most recently recorded) decision of every pilot that has one.
+
+    Args:
+        judged_by: only decisions judged on evidence as of this day or earlier (their
+            ``as_of``), e.g. the as-of date of a summary; None = every decision.
 
     Returns:
         :func:`decisions_frame` columns, one row per pilot, sorted by pilot_id.
     """
     D = Decision
-    latest = sa.select(sa.func.max(D.id)).group_by(D.pilot_id).scalar_subquery()
+    latest = sa.select(sa.func.max(D.id)).group_by(D.pilot_id)
+    if judged_by is not None:
+        latest = latest.where(D.as_of <= judged_by)
+    latest = latest.scalar_subquery()
     stmt = (
         sa.select(
             D.id,
@@ -587,7 +595,8 @@ def record_decision(
     The recommendation is computed as of ``as_of`` (the day the person judged,
     :func:`metrics.service.evaluate`); a decision that differs from it needs a
     rationale, and so does any decision judged as of a day other than today
-    (:func:`metrics.service.today`), so back-dating cannot bypass the rule. ``snapshot`` stores the pilot's rows of
+    (:func:`metrics.service.today`), so back-dating cannot bypass the rule.
+    ``snapshot`` stores the pilot's rows of
     :func:`metrics.service.summary_export_frame` as of ``as_of`` as JSON records
     (column -> value; undefined numbers ``null``; the decision columns hold the
     decision before this one).
@@ -630,9 +639,11 @@ def record_decision(
         raise StoreError(
             f"decision not saved: it is judged on the evidence as of {d_in.as_of.isoformat()}, "
             f"not today ({today.isoformat()}); write a rationale that says why (e.g. "
-            "\"recording the steering committee decision of that day\")"
+            '"recording the steering committee decision of that day")'
         )
-    summary = service.summary_export_frame(session, as_of=d_in.as_of)
+    summary = service.summary_export_frame(
+        session, as_of=d_in.as_of, decisions_judged_by=LATEST_DATE
+    )
     rows = snapshot_records(summary[summary["pilot"] == pilot.name])
     row = Decision(
         pilot_id=pilot.id,

@@ -44,6 +44,7 @@ SUMMARY_EXPORT_COLUMNS = [
     "decided_at",
     "as_of",
     "open_checklist_items",
+    "decision_rationale",
     # economics (docs/decision-rules.md), after DESIGN §6's columns
     "estimated_weekly_value",
     "payback_week",
@@ -129,15 +130,20 @@ def _empty_recs() -> pd.DataFrame:
     )
 
 
-def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
+def summary_export_frame(
+    session: Session, *, as_of: date, decisions_judged_by: date | None = None
+) -> pd.DataFrame:
     """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
 
     Numbers stay float64, rounded to ``SUMMARY_SIGNIFICANT`` significant digits (NaN =
     undefined,
     written empty); weeks are ISO labels;
-    ``as_of`` is an ISO date string. decision, decided_by and decided_at (ISO 8601
-    UTC, seconds) come from the pilot's latest recorded decision (empty when none,
-    whatever ``as_of``); ``open_checklist_items`` lists the pilot's open readiness and
+    ``as_of`` is an ISO date string. decision, decided_by, decided_at (ISO 8601
+    UTC, seconds) and decision_rationale come from the pilot's latest decision judged on
+    evidence as of ``as_of`` or earlier (the decision's own as-of date; empty when none),
+    so a summary as of an earlier day never shows a later decision
+    (``decisions_judged_by`` overrides that day: a decision's snapshot shows every
+    decision before it). ``open_checklist_items`` lists the pilot's open readiness and
     governance items separated by "; " (empty when all are ticked; see
     :func:`metrics.governance.open_checklist_items`).
 
@@ -159,8 +165,11 @@ def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
             r[governance.DECISION],
             r[governance.DECIDED_BY],
             r[governance.DECIDED_AT].isoformat(timespec="seconds"),
+            r[governance.RATIONALE],
         )
-        for r in governance.latest_decisions_frame(session).to_dict("records")
+        for r in governance.latest_decisions_frame(
+            session, judged_by=decisions_judged_by or as_of
+        ).to_dict("records")
     }
     open_items = {
         pid: "; ".join(items) for pid, items in governance.open_checklist_items(session).items()
@@ -192,6 +201,7 @@ def summary_export_frame(session: Session, *, as_of: date) -> pd.DataFrame:
             "decided_at": m[C.PILOT_ID].map({k: v[2] for k, v in latest.items()}),
             "as_of": as_of.isoformat(),
             "open_checklist_items": m[C.PILOT_ID].map(open_items),
+            "decision_rationale": m[C.PILOT_ID].map({k: v[3] for k, v in latest.items()}),
             # the metric's own estimated weekly value; payback and ROI are the pilot's
             "estimated_weekly_value": m[C.ESTIMATED_WEEKLY_VALUE],
             "payback_week": m[C.PILOT_ID].map(recs[C.PAYBACK_WEEK]).map(C.iso_label),

@@ -830,3 +830,24 @@ def test_ids_read_from_frames_are_accepted(session, helpdesk):
     assert session.get(Decision, res.decision_id).pilot_id == helpdesk
     with pytest.raises(StoreError, match="no pilot with id True"):
         G.stage_gate(session, pilot_id=True, to_stage="pilot")
+
+
+def test_a_summary_as_of_an_earlier_day_shows_no_later_decision(session, helpdesk):
+    """QA: `export summary --as-of 2012-06-30` showed a decision made years later."""
+    G.record_decision(
+        session=session,
+        actor=ADMIN,
+        pilot_id=helpdesk,
+        decision="go",
+        rationale="steering committee",
+        as_of=AS_OF,
+    )
+    session.commit()
+    earlier = service.summary_export_frame(session, as_of=date(2012, 2, 13)).iloc[0]
+    assert pd.isna(earlier["decision"]) and pd.isna(earlier["decision_rationale"])
+    same_day = service.summary_export_frame(session, as_of=AS_OF).iloc[0]
+    assert (same_day["decision"], same_day["decided_by"], same_day["decision_rationale"]) == (
+        "go",
+        ADMIN,
+        "steering committee",
+    )
