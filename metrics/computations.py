@@ -666,6 +666,9 @@ def metric_summary(
     out[PROJECTED_TARGET_WEEK] = projection(out)
     out[GUARDRAIL_BREACHED] = guardrail_breached(out)
     out[STATUS] = metric_status(out, as_of=as_of)
+    # Too few pilot weeks to judge: too few to project either (a line through two
+    # weeks promised a target week the data cannot support).
+    out.loc[out[STATUS] == INSUFFICIENT, PROJECTED_TARGET_WEEK] = pd.NaT
     out[ESTIMATED_WEEKLY_VALUE] = metric_weekly_value(out)
     return out.sort_values([PILOT, KEY], kind="stable").reset_index(drop=True)
 

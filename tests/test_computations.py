@@ -641,3 +641,15 @@ def test_economics_in_the_summary_and_without_the_column():
     econ = C.pilot_economics(plain, pilots)  # no cost column, a pilot without metrics
     assert list(econ[C.HAS_VALUE_MODEL]) == [False, False]
     assert econ[C.ROI_PCT].isna().all() and econ[C.PAYBACK_WEEK].isna().all()
+
+
+def test_no_projection_while_data_is_insufficient():
+    """QA: a pilot with 2 of 4 needed weeks showed 'Projected target week 2027-W03'."""
+    row = metric_row(**{C.BASELINE: 110.0, C.TARGET: 72.0, C.MIN_WEEKS: 4})
+    s = summarize([row], weeks([100, 95]))
+    assert s[C.STATUS].iloc[0] == C.INSUFFICIENT
+    assert s[C.TREND_SLOPE].iloc[0] == pytest.approx(-5.0)  # the trend is still there
+    assert pd.isna(s[C.PROJECTED_TARGET_WEEK].iloc[0])
+    # with the fourth week the projection appears (2026-02-16, as in the golden case)
+    s = summarize([row], weeks([100, 95, 90, 85]))
+    assert s[C.PROJECTED_TARGET_WEEK].iloc[0] == pd.Timestamp("2026-02-16")
