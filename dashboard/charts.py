@@ -33,6 +33,7 @@ RECOMMENDATION_LABELS = {
 VALUE_COLOR = "#1f5fbf"
 BASELINE_COLOR = "#6b7280"
 TARGET_COLOR = "#2e7d32"
+LIMIT_COLOR = "#c62828"
 CURRENT_COLOR = "#f0a202"
 PROJECTION_COLOR = "#7c3aed"
 CI_FILL = "rgba(240, 162, 2, 0.22)"
@@ -61,18 +62,78 @@ def fmt_money(x: float | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def fmt_pct(x: float | None, *, signed: bool = False) -> str:
+    """A percentage (change, improvement, progress, their intervals) for tiles and
+    captions: always 1 decimal, so an interval's bounds read alike (``-14.5% to +0.7%``);
+    ``+`` on positive values with ``signed``; ``n/a`` when undefined (never 0)."""
+    if x is None or pd.isna(x):
+        return "n/a"
+    v = round(float(x), 1) + 0.0  # + 0.0: no "-0.0"
+    text = f"{v:.1f}"
+    if signed and v > 0:
+        text = "+" + text
+    return f"{text}%"
+
+
+def _decimals(x: float) -> int:
+    """Decimals :func:`metrics.computations.fmt_number` gives ``x``: 1 from 10 up, else
+    3 significant digits."""
+    ax = abs(x)
+    if ax >= 10:
+        return 1
+    if ax == 0:
+        return 2
+    return max(0, 2 - math.floor(math.log10(ax)))
+
+
+def fmt_bounds(low: float, high: float) -> tuple[str, str]:
+    """The two bounds of an interval in metric units, written with the same number of
+    decimals (fmt_number's rule for the larger bound): ``(4.05, 4.67)``,
+    ``(8.5, 11.3)``; zeros both end with are dropped (``(1, 2)``, not ``(1.00, 2.00)``)."""
+    d = _decimals(max(abs(float(low)), abs(float(high))))
+    lo, hi = (f"{float(v):.{d}f}" for v in (low, high))
+    while "." in lo and "." in hi and lo.endswith("0") and hi.endswith("0"):
+        lo, hi = lo[:-1], hi[:-1]
+    lo, hi = (t.rstrip(".") for t in (lo, hi))
+    return tuple("0" if t == "-0" else t for t in (lo, hi))
+
+
 def ci_range(
     low: float | None, high: float | None, unit: str | None = "", *, signed: bool = False
 ) -> str:
-    """A 95% interval for tiles: ``95% CI 47.1 to 66.5 h``, ``95% CI 4.05 to 4.67%``;
-    with ``signed`` (an improvement interval in %) ``95% CI +23.4% to +83.2%``;
-    "" when the interval is undefined."""
+    """A 95% interval for tiles: ``95% CI 47.1 to 66.5 h``, ``95% CI 4.05 to 4.67%``
+    (both bounds with the same decimals, :func:`fmt_bounds`); with ``signed`` (an
+    improvement interval in %) ``95% CI +23.4% to +83.2%``, ``95% CI -14.5% to +0.7%``
+    (1 decimal, :func:`fmt_pct`); "" when the interval is undefined."""
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return ""
     if signed:
-        lo, hi = (("+" if v > 0 else "") + fmt_number(v) + "%" for v in (low, high))
-        return f"95% CI {lo} to {hi}"
-    return f"95% CI {fmt_number(low)} to {with_unit(high, unit)}"
+        return f"95% CI {fmt_pct(low, signed=True)} to {fmt_pct(high, signed=True)}"
+    lo, hi = fmt_bounds(low, high)
+    return f"95% CI {lo} to {_unit_after(hi, unit)}"
+
+
+def _unit_after(number_text: str, unit: str | None) -> str:
+    if not unit:
+        return number_text
+    return f"{number_text}{unit}" if unit == "%" else f"{number_text} {unit}"
+
+
+def guardrail_limit(metric: Mapping | pd.Series) -> float:
+    """The non-inferiority limit of a guardrail metric, in its unit: baseline + margin
+    (lower is better) or baseline − margin (higher is better); a missing margin is 0
+    (docs/decision-rules.md §4). NaN when the baseline is undefined."""
+    baseline = _num(metric, C.BASELINE)
+    if not math.isfinite(baseline):
+        return math.nan
+    margin = _num(metric, C.MARGIN)
+    margin = margin if math.isfinite(margin) else 0.0
+    return baseline + margin if _get(metric, C.DIRECTION, C.LOWER) == C.LOWER else baseline - margin
+
+
+def is_guardrail(metric: Mapping | pd.Series) -> bool:
+    """True for a guardrail metric (judged by its non-inferiority margin, not its target)."""
+    return _get(metric, C.ROLE) == C.GUARDRAIL
 
 
 def current_weeks(window: int | float | None, weeks_reported: int | float | None) -> int:
@@ -167,7 +228,9 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     """One metric over time against its baseline and target (DESIGN §8, Pilot page).
 
     Draws the weekly values (a visible gap where a week is missing), the baseline and
-    target lines labelled with value and unit, the target zone shaded, the current value
+    target lines labelled with value and unit, the target zone shaded (for a guardrail
+    metric, instead of the target line and zone: its non-inferiority limit, baseline ±
+    margin, see :func:`guardrail_limit`), the current value
     (trailing mean) as a segment over the weeks it averages with its 95% confidence
     interval as a band around it (``current_ci_low`` .. ``current_ci_high``: Student t
     with an explicit baseline, Welch t against baseline weeks; see
@@ -184,15 +247,20 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     Returns:
         A plotly figure; traces are named ``values``, ``current ci``, ``current``,
         ``projection`` (and ``projected target``) by their ``meta``, and shapes are
-        named ``baseline``,
-        ``target``, ``target zone`` and ``start``, so tests and callers can find them.
+        named ``baseline``, ``target``, ``target zone`` (primary metrics),
+        ``non-inferiority limit`` (guardrails), ``start`` and ``decision``, so tests and
+        callers can find them.
     """
     # Plotly reads <b>, <br>, <a> ... in text as markup: user text is shown literally.
     label = html.escape(str(_get(metric, C.LABEL, "") or _get(metric, C.KEY, "value")))
     unit = html.escape(str(_get(metric, C.UNIT, "") or ""))
     direction = _get(metric, C.DIRECTION, C.LOWER)
     baseline = _num(metric, C.BASELINE)
-    target = _num(metric, C.TARGET)
+    guardrail = is_guardrail(metric)
+    # A guardrail is judged by its margin, not its target: no target line, zone or
+    # projected target week; its non-inferiority limit instead.
+    target = math.nan if guardrail else _num(metric, C.TARGET)
+    limit = guardrail_limit(metric) if guardrail else math.nan
     current = _num(metric, C.CURRENT)
     slope = _num(metric, C.TREND_SLOPE)
     intercept = _num(metric, C.TREND_INTERCEPT)
@@ -245,7 +313,8 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
                 C.STUDENT_T: "Student t, explicit baseline",
                 C.WELCH_T: "Welch t vs baseline weeks",
             }.get(_get(metric, C.CI_METHOD), "")
-            ci_words = f"{with_unit(ci_lo, unit)} to {with_unit(ci_hi, unit)}"
+            lo_text, hi_text = fmt_bounds(ci_lo, ci_hi)
+            ci_words = f"{_unit_after(lo_text, unit)} to {_unit_after(hi_text, unit)}"
             fig.add_trace(
                 go.Scatter(
                     name=f"95% CI of current: {ci_words}",
@@ -326,6 +395,8 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
         y_points.append(baseline)
     if math.isfinite(target):
         y_points.append(target)
+    if math.isfinite(limit):
+        y_points.append(limit)
 
     # Axis range: every plotted number plus padding; the target zone fills to the edge.
     if y_points:
@@ -360,6 +431,17 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
             # early weeks sit near the baseline: label the target on the left ...
             annotation_position="top left" if lower else "bottom left",
             annotation_font_color=TARGET_COLOR,
+            annotation_bgcolor=LABEL_BG,
+        )
+    if math.isfinite(limit):
+        fig.add_hline(
+            name="non-inferiority limit",
+            y=limit,
+            line={"color": LIMIT_COLOR, "width": 2, "dash": "dash"},
+            annotation_text=f"Non-inferiority limit {with_unit(limit, unit)}",
+            # the limit lies on the worse side of the baseline: label it on the left
+            annotation_position="top left" if direction == C.LOWER else "bottom left",
+            annotation_font_color=LIMIT_COLOR,
             annotation_bgcolor=LABEL_BG,
         )
     if math.isfinite(baseline):
@@ -482,7 +564,11 @@ def portfolio_counts_chart(pilots: pd.DataFrame) -> go.Figure:
             marker_color=[RECOMMENDATION_COLORS[r] for r in order],
             text=y,
             textposition="outside",
-            hovertemplate="%{x}: %{y} pilot(s)<extra></extra>",
+            hovertext=[
+                f"{RECOMMENDATION_LABELS[r]}: {n} pilot{'' if n == 1 else 's'}"
+                for r, n in zip(order, y, strict=True)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
             name="pilots",
         )
     )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import date, timedelta
+from urllib.parse import urlparse
 
 import pandas as pd
 import streamlit as st
 
-from dashboard.charts import RECOMMENDATION_COLORS, RECOMMENDATION_LABELS, with_unit
+from dashboard.charts import RECOMMENDATION_COLORS, RECOMMENDATION_LABELS, fmt_pct, with_unit
 from metrics import computations as C
 from metrics import service
-from metrics.models import EARLIEST_DATE, LATEST_DATE
+from metrics.access import allowed
+from metrics.models import EARLIEST_DATE, LATEST_DATE, Role
 
 AS_OF_KEY = "as_of"
 PILOT_KEY = "pilot_id"
@@ -37,7 +40,6 @@ def empty_state_links() -> None:
     (a link to a page outside the navigation is an error): Admin to define a pilot,
     Import to load measurements."""
     from dashboard import state
-    from metrics.models import Role
 
     if state.can(Role.admin):
         st.page_link(PAGE_ADMIN, label="Define a pilot (Admin)", icon=":material/add_circle:")
@@ -60,6 +62,33 @@ STATUS_LABELS = {
     C.AT_RISK: "🟠 at risk",
     C.OFF_TRACK: "🔴 off track",
     C.INSUFFICIENT: "⚪ insufficient data",
+}
+#: A guardrail's status in the product's words (docs/decision-rules.md §4): met = held,
+#: off_track = breached.
+GUARDRAIL_STATUS_LABELS = {
+    C.MET: "✅ held",
+    C.OFF_TRACK: "🔴 breached",
+    C.INSUFFICIENT: "⚪ insufficient data",
+}
+#: Raw stored words (CSV, store messages) -> the words the UI shows.
+FRIENDLY_WORDS = {
+    "no_go": "no-go",
+    "lower_is_better": "lower is better",
+    "higher_is_better": "higher is better",
+    "off_track": "off track",
+    "on_track": "on track",
+    "at_risk": "at risk",
+    "insufficient_data": "insufficient data",
+}
+_FRIENDLY_RE = re.compile(r"\b(" + "|".join(FRIENDLY_WORDS) + r")\b")
+#: Number format of stored values in tables: up to 6 significant digits, no float noise
+#: (sprintf-js ``%.6g`` = ``Number(x.toPrecision(6))``: 99.00000000000001 reads 99).
+VALUE_FORMAT = "%.6g"
+#: Pages outside a role's navigation (streamlit_app.py): url path -> (title, role needed).
+RESTRICTED_PAGES = {
+    "enter": ("Enter", "editor"),
+    "import_csv": ("Import", "editor"),
+    "admin": ("Admin", "admin"),
 }
 STATUS_BADGE_COLORS = {
     C.MET: "green",
@@ -89,11 +118,26 @@ def _parse_day(raw: object) -> date | None:
         return None
 
 
+def _clamp_as_of(day: date) -> date:
+    return min(max(day, EARLIEST_AS_OF), LATEST_AS_OF)
+
+
+def _sync_as_of(widget_key: str) -> None:
+    """on_change of the sidebar date: adopt a picked date (a cleared field keeps the
+    previous one)."""
+    chosen = st.session_state.get(widget_key)
+    if isinstance(chosen, date):
+        st.session_state[AS_OF_KEY] = chosen
+
+
 def as_of_picker() -> date:
     """The sidebar "As of" date, shared by every page (session state key ``as_of``).
 
     ``?as_of=YYYY-MM-DD`` in the URL sets it (a shareable view); the URL carries the
-    date whenever it is not today.
+    date whenever it is not today. The widget's value is set through session state
+    only (never also a ``value=`` default), so Streamlit never warns that a widget
+    "was created with a default value but also had its value set via the Session
+    State API".
     """
     widget_key = f"{AS_OF_KEY}_input"
     raw = st.query_params.get(AS_OF_KEY)
@@ -104,23 +148,24 @@ def as_of_picker() -> date:
             set_as_of(day)
     today = service.today()
     value = st.session_state.get(AS_OF_KEY)
+    value = _clamp_as_of(value) if isinstance(value, date) else today
+    if st.session_state.get(widget_key) != value:
+        st.session_state[widget_key] = value
     with st.sidebar:
-        chosen = st.date_input(
+        st.date_input(
             "As of",
-            value=min(max(value, EARLIEST_AS_OF), LATEST_AS_OF)
-            if isinstance(value, date)
-            else today,
             min_value=EARLIEST_AS_OF,
             max_value=LATEST_AS_OF,
             key=widget_key,
+            on_change=_sync_as_of,
+            args=(widget_key,),
             help=(
                 "Judge every pilot as of this day: weeks after it are ignored; "
                 "staleness and decision deadlines are judged at it."
             ),
             format="YYYY-MM-DD",
         )
-    if not isinstance(chosen, date):  # cleared field: fall back to today
-        chosen = value if isinstance(value, date) else today
+    chosen = value
     st.session_state[AS_OF_KEY] = chosen
     if chosen != today:
         text = chosen.isoformat()
@@ -136,7 +181,7 @@ def as_of_picker() -> date:
 def set_as_of(day: date) -> None:
     """Callback: move the shared as-of date (and its sidebar widget) to ``day``,
     clamped to EARLIEST_AS_OF..LATEST_AS_OF."""
-    day = min(max(day, EARLIEST_AS_OF), LATEST_AS_OF)
+    day = _clamp_as_of(day)
     st.session_state[AS_OF_KEY] = day
     st.session_state[f"{AS_OF_KEY}_input"] = day
 
@@ -205,21 +250,128 @@ def recommendation_badge(rec: str) -> None:
     )
 
 
-def status_text(status: str | None) -> str:
-    """``✅ met``, ``🔴 off track``… for tables and tiles."""
+def status_text(status: str | None, role: str | None = None) -> str:
+    """``✅ met``, ``🔴 off track``… for tables and tiles; for a guardrail metric
+    (``role="guardrail"``) ``✅ held``, ``🔴 breached`` or ``⚪ insufficient data``
+    (its status is judged by the non-inferiority margin, docs/decision-rules.md §4)."""
     if status is None or (isinstance(status, float) and pd.isna(status)):
         return "n/a"
+    if role == C.GUARDRAIL and status in GUARDRAIL_STATUS_LABELS:
+        return GUARDRAIL_STATUS_LABELS[status]
     return STATUS_LABELS.get(status, str(status).replace("_", " "))
 
 
 def pct(x: float | None, *, signed: bool = False) -> str:
-    """A percentage for tiles: ``+12.5%``, ``n/a`` when undefined (never 0)."""
-    if x is None or pd.isna(x):
-        return "n/a"
-    text = C.fmt_number(x)
-    if signed and float(x) > 0:
-        text = "+" + text
-    return f"{text}%"
+    """A percentage for tiles: ``+12.5%`` (always 1 decimal, like the interval bounds
+    next to it: :func:`dashboard.charts.fmt_pct`), ``n/a`` when undefined (never 0)."""
+    return fmt_pct(x, signed=signed)
+
+
+def friendly(text: object) -> str:
+    """Raw stored words in a message turned into the UI's words: ``no_go`` -> ``no-go``,
+    ``lower_is_better`` -> ``lower is better``, ``off_track`` -> ``off track`` … (CSV
+    files keep the raw values)."""
+    return _FRIENDLY_RE.sub(lambda m: FRIENDLY_WORDS[m.group(1)], str(text))
+
+
+def article(word: str) -> str:
+    """``a viewer``, ``an editor``, ``an admin``."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 pilot``, ``3 pilots``, ``2 open items``."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def join_names(names: list[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    names = [str(x) for x in names]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+#: A store message that already says what was refused ("decision not saved: …",
+#: "'X' not moved from pilot to production: …") in its first clause.
+_OWN_REFUSAL_RE = re.compile(
+    r"^[^:]*\bnot (?:saved|added|moved|restored|written|ticked|re-opened|changed)\b[^:]*:"
+)
+#: "item: item must not be empty" (a field name repeated by a validation message).
+_REPEATED_FIELD_RE = re.compile(r"\b([a-z_]+): (?=\1\b)")
+
+
+def refusal(prefix: str, exc: object) -> str:
+    """A store refusal for ``st.error``, markdown-escaped: ``Not saved: <reason>``.
+
+    When the store's message already names the refusal in its first clause
+    ("decision not saved: …") it is shown as it is, capitalised, instead of a second
+    prefix ("Not saved: decision not saved: …"); a field name the validation message
+    repeats is written once ("item: item must not be empty" -> "item must not be
+    empty"); raw stored words read as in the rest of the UI (:func:`friendly`).
+    """
+    text = friendly(_REPEATED_FIELD_RE.sub("", str(exc).strip()))
+    if _OWN_REFUSAL_RE.match(text):
+        return md_escape(text[:1].upper() + text[1:])
+    return f"{prefix}: {md_escape(text)}"
+
+
+def unavailable_page_notice() -> None:
+    """On the page shown instead (the default, Portfolio): one line saying why a page
+    the address asked for did not open ("The Enter page needs the editor role; you are
+    a viewer.").
+
+    Streamlit runs the default page, without a word, when the address names a page
+    outside this session's ``st.navigation`` (streamlit_app.py registers Enter, Import
+    and Admin only for the roles that may use them). The page asked for is read from
+    the run's request: the page name (``/enter``) or page hash (``st.switch_page``,
+    AppTest) Streamlit was asked to run, else the path of ``st.context.url``.
+    """
+    from dashboard import state
+
+    wanted = requested_page()
+    if wanted is None:
+        return
+    title, needed = RESTRICTED_PAGES[wanted]
+    role = state.current_role()
+    if allowed(role, Role(needed)):
+        return  # the page is in this role's navigation: nothing was refused
+    you = f"you are {article(role.value)}" if role is not None else "you have no role"
+    st.info(f"The {title} page needs the {needed} role; {you}.", icon=":material/lock:")
+
+
+def requested_page() -> str | None:
+    """The role-restricted page (a key of :data:`RESTRICTED_PAGES`) this run was asked
+    for but is not running, or None.
+
+    Read from the script run's intent (page name from the address, or page hash) and,
+    when Streamlit's internals offer neither, from ``st.context.url`` (public: the
+    address in the browser, whose page path Streamlit strips only for registered pages).
+    """
+    names = set()
+    with contextlib.suppress(Exception):  # Streamlit internals: a hint, never a crash
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        from streamlit.util import calc_hash
+
+        ctx = get_script_run_ctx()
+        manager = ctx.pages_manager if ctx is not None else None
+        if manager is not None:
+            current = manager.current_page_script_hash
+            intended_name = manager.intended_page_name or ""
+            intended_hash = manager.intended_page_script_hash or ""
+            for name in RESTRICTED_PAGES:
+                page_hash = calc_hash(name)
+                if page_hash == current:
+                    return None  # that page is running
+                if intended_name.strip("/") == name or intended_hash == page_hash:
+                    names.add(name)
+    with contextlib.suppress(Exception):
+        url = st.context.url
+        if url:
+            last = urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]
+            if last in RESTRICTED_PAGES:
+                names.add(last)
+    return next(iter(sorted(names)), None)
 
 
 def decision_countdown(decision: date, as_of: date) -> str:
@@ -258,14 +410,25 @@ def show_flash() -> None:
         getattr(st, kind, st.info)(message)
 
 
+#: Where Streamlit's markdown would still turn escaped text into something else, since
+#: it acts on the text after escapes are resolved: a ``:`` that starts an emoji
+#: shortcode (``:smile:``) or a Material icon (``:material/home:``) -- the patterns
+#: ``:[\w+-]+:`` and ``:material_(\w+):`` --, a ``://`` or ``www.`` a link would start
+#: with (GFM autolink literals). A zero-width space goes right after the ``:`` or ``www``.
+_BREAK_RE = re.compile(r"(?::(?=[\w+\-/]+:|//)|(?<![\w.])www(?=\.))", re.IGNORECASE)
+
+
 def md_escape(text: str) -> str:
     """User text made literal for any Streamlit element that renders markdown.
 
-    Backslash-escapes every ASCII punctuation mark markdown, HTML or LaTeX could act on,
-    and puts a zero-width space after each ``:`` so ``:material/x:`` and ``:smile:``
-    shortcodes (resolved after markdown escapes) are not turned into icons.
+    Backslash-escapes every ASCII punctuation mark markdown, HTML, LaTeX or a
+    directive (``:red[x]``) could act on. Shortcodes (``:smile:``, ``:material/x:``) and
+    autolinks (``http://…``, ``www.…``) are recognised after escapes are resolved, so
+    only there a zero-width space breaks them (see ``_BREAK_RE``); every other ``:``
+    (``Not saved: …``, ``12:30``) stays plain, so copied text carries no invisible
+    character.
     """
-    out = str(text)
-    for ch in "\\`*_{}[]<>()#+-.!|~$&=":
+    out = _BREAK_RE.sub(lambda m: m.group(0) + "\u200b", str(text))
+    for ch in "\\`*_{}[]<>()#+-.!|~$&=:":
         out = out.replace(ch, "\\" + ch)
-    return out.replace(":", ":\u200b")
+    return out

@@ -58,7 +58,8 @@ def require_role(*, session: Session, actor: str, needed: Role, action: str) -> 
         raise PermissionDenied(f"{action} needs a signed-in user; nobody is signed in")
     role = role_of(session, actor)
     if not allowed(role, needed):
-        has = f"is a {role.value}" if role is not None else "is not a PilotGate user"
+        article = "an" if role is not None and role.value[:1] in "aeiou" else "a"
+        has = f"is {article} {role.value}" if role is not None else "is not a PilotGate user"
         raise PermissionDenied(
             f"{actor} {has}: {action} needs the {needed.value} role. "
             "Ask an admin to change your role."

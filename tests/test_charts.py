@@ -330,6 +330,7 @@ def test_ci_range():
     assert ci_range(47.1, 66.52, "h") == "95% CI 47.1 to 66.5 h"
     assert ci_range(4.054, 4.671, "%") == "95% CI 4.05 to 4.67%"  # a rate, not a change
     assert ci_range(23.45, 83.21, "%", signed=True) == "95% CI +23.4% to +83.2%"
-    assert ci_range(-14.06, -5.94, "%", signed=True) == "95% CI -14.1% to -5.94%"
+    # an improvement interval: both bounds with 1 decimal, never mixed precisions
+    assert ci_range(-14.06, -5.94, "%", signed=True) == "95% CI -14.1% to -5.9%"
     assert ci_range(np.nan, 1.0, "h") == ""
     assert ci_range(None, None) == ""

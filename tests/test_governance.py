@@ -497,7 +497,8 @@ def test_only_an_admin_records_a_decision(session, helpdesk, role):
             session=session, actor="pat", pilot_id=helpdesk, decision="go", as_of=AS_OF
         )
     assert str(exc.value) == (
-        f"pat is a {role}: recording a decision needs the admin role. "
+        f"pat is {'an' if role == 'editor' else 'a'} {role}: recording a decision needs the "
+        "admin role. "
         "Ask an admin to change your role."
     )
     session.rollback()

@@ -165,12 +165,14 @@ def test_pilot_page_lists_the_checklist_and_its_blockers(db):
     text = _texts(at)
     assert "Readiness and governance checklist" in text
     assert "0 of 11 items ticked with evidence." in text
-    assert "11 open item(s) block moving to production:" in text
+    assert "11 open items block moving to production:" in text
     assert "- Knowledge-transfer plan agreed" in text
     # the stage gates ahead, explained
     assert "**Stage gate pilot → production** (blocked)" in text
-    assert "❌ latest recorded decision must be go" in text
-    assert "❌ every checklist item must be ticked with evidence" in text
+    # a neutral checklist: ✅ met, ⬜ not yet
+    assert "⬜ latest recorded decision must be go" in text
+    assert "⬜ every checklist item must be ticked with evidence" in text
+    assert "⬜ latest recorded decision must be no-go" in text  # the gate to stopped
     assert "No decision recorded yet." in text
 
 
@@ -316,7 +318,7 @@ def test_pilot_page_shows_the_decision_history(db):
     assert list(history["Decided by"]) == ["bo", "ada"]
     assert list(history["Judged as of"]) == ["2012-02-20", "2012-02-20"]
     assert list(history["Rationale"]) == ["Security review *pending*", ""]
-    assert "❌ latest recorded decision must be go" in text
+    assert "⬜ latest recorded decision must be go" in text
     assert "**Stage gate pilot → stopped** (blocked)" in text
 
 
@@ -359,10 +361,12 @@ def test_a_decision_against_the_recommendation_needs_a_rationale_on_the_page(db)
     at.radio(key=f"decide-choice-{pid}-0").set_value("no_go")
     _button(at, "Save decision").click().run(timeout=30)
     assert not at.exception
-    assert (
-        "no_go on 'Helpdesk triage assistant' differs from the recommendation go as of "
-        "2012-02-20; write a rationale that says why"
-    ) in _unescape(at.error[0].value)
+    # the store's own refusal, once ("Decision not saved: …", not "Not saved: decision
+    # not saved: …"), with the UI's word for no_go
+    assert _unescape(at.error[0].value) == (
+        "Decision not saved: no-go on 'Helpdesk triage assistant' differs from the "
+        "recommendation go as of 2012-02-20; write a rationale that says why"
+    )
     assert _decisions(db) == []
     at.text_area(key=f"decide-rationale-{pid}-0").set_value("Vendor lost its certification")
     _button(at, "Save decision").click().run(timeout=30)
@@ -406,9 +410,22 @@ def test_stage_move_explains_the_gate_and_moves_when_it_is_clear(db):
     assert at.selectbox(key=f"stage-to-{pid}-0").value == "production"
     text = _texts(at)
     assert "Stage gate pilot → production:" in text
-    assert "❌ latest recorded decision must be go" in text
-    assert "record a go decision first (no decision is recorded yet)" in text
-    assert _button(at, "Move to production").disabled
+    # before any click: the requirements as a neutral checklist and what to do first,
+    # no refusal ("not moved … Nothing was changed.") yet
+    assert "⬜ latest recorded decision must be go" in text
+    assert "Before moving: record a go decision first (no decision is recorded yet)" in text
+    assert "not moved" not in text and "Nothing was changed" not in text
+    assert not at.error
+    # the refusal comes once the move is tried, in the store's words, said once
+    _button(at, "Move to production").click().run(timeout=30)
+    (refused,) = [_unescape(e.value) for e in at.error]
+    assert refused.startswith(
+        "'Helpdesk triage assistant' not moved from pilot to production: record a go "
+        "decision first (no decision is recorded yet); tick the 11 open checklist"
+    )
+    assert refused.endswith("Nothing was changed.")
+    with Session(db["engine"]) as s:
+        assert s.get(Pilot, pid).stage == "pilot"
     with Session(db["engine"]) as s:
         G.record_decision(session=s, actor=ACTOR, pilot_id=pid, decision="go", as_of=AS_OF)
         for item_id in G.checklist_frame(s, pilot_id=pid)["item_id"]:
@@ -431,8 +448,8 @@ def test_stopping_shows_what_to_record_first(db):
     pid = db["invoice"]
     at = _app(EXPORT_PAGE, pilot_id=pid)
     at.selectbox(key=f"stage-to-{pid}-0").set_value("stopped").run(timeout=30)
-    assert "record a no_go decision first (no decision is recorded yet)" in _texts(at)
-    assert _button(at, "Move to stopped").disabled
+    assert "record a no-go decision first (no decision is recorded yet)" in _texts(at)
+    assert not at.error  # nothing refused before the move is tried
 
 
 def test_export_cards_show_the_recorded_decision_and_open_items(db):
@@ -444,7 +461,7 @@ def test_export_cards_show_the_recorded_decision_and_open_items(db):
     at = _app(EXPORT_PAGE)
     text = _texts(at)
     assert "Recorded decision: go by ada" in text
-    assert "11 open checklist item(s) block moving to production." in text
+    assert "11 open checklist items block moving to production." in text
 
 
 # =========================================================================== Portfolio page

@@ -269,8 +269,8 @@ def test_overwrite_needs_the_checkbox_and_a_reason(db):
     ]
     changes = _frame_with(at, "Stored value")
     assert changes.values.tolist() == [
-        [2, HD, "resolution_time", "2012-W06", 72.0, 71.0, "", "typo fixed"],
-        [3, HD, "error_rate", "2012-W06", 4.8, 4.9, "", ""],
+        [2, HD, "resolution_time", "2012-W06", 72.0, 71.0, "h", "", "typo fixed"],
+        [3, HD, "error_rate", "2012-W06", 4.8, 4.9, "%", "", ""],
     ]
     assert list(changes.columns) == [
         "Line",
@@ -279,6 +279,7 @@ def test_overwrite_needs_the_checkbox_and_a_reason(db):
         "Week",
         "Stored value",
         "New value",
+        "Unit",  # two units among the rows: a Unit column
         "Stored note",
         "New note",
     ]

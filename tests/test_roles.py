@@ -267,7 +267,8 @@ def test_role_x_action(engine, world, role, action):
                 write(s, actor, world)
             s.rollback()
             assert str(err.value) == (
-                f"{actor} is a {role.value}: {words} needs the {needed.value} role. "
+                f"{actor} is {'an' if role == Role.editor else 'a'} {role.value}: {words} "
+                f"needs the {needed.value} role. "
                 "Ask an admin to change your role."
             )
     with Session(engine, expire_on_commit=False) as s:

@@ -29,6 +29,8 @@ ROLES = [r.value for r in Role]
 STAGES = [s.value for s in Stage]
 DIRECTIONS = [d.value for d in Direction]
 METRIC_ROLES = [r.value for r in MetricRole]
+WINDOW_LABEL = "Trailing window (weeks)"
+MIN_WEEKS_LABEL = "Minimum pilot weeks"
 ROLE_HELP = (
     "viewer: read and export · editor: also enter, import, correct values and tick "
     "checklist items · admin: also pilots, metrics, users, decisions and stage gates"
@@ -175,6 +177,7 @@ def _metric_widgets(prefix: str, m: dict, *, new: bool) -> dict:
         "Direction",
         DIRECTIONS,
         index=DIRECTIONS.index(m.get("direction", Direction.lower_is_better.value)),
+        format_func=ui.friendly,  # "lower is better"; the stored value stays raw
         key=f"{prefix}-direction",
     )
     c = st.columns(4)
@@ -199,12 +202,12 @@ def _metric_widgets(prefix: str, m: dict, *, new: bool) -> dict:
     if margin is None and m.get("role") == MetricRole.guardrail.value:
         margin = 0.0
     out["margin"] = c[3].number_input(
-        "Guardrail margin",
+        "Non-inferiority margin",
         value=margin,
         min_value=0.0,
         key=f"{prefix}-margin",
-        help="Non-inferiority margin: the largest tolerated worsening, in the metric's "
-        "unit (guardrails only; empty = 0)",
+        help="Guardrails only: the largest tolerated worsening, in the metric's unit "
+        "(percentage points for a % metric); empty = 0: any worsening breaches",
         format="%g",
     )
     c = st.columns(4)
@@ -223,6 +226,16 @@ def _metric_widgets(prefix: str, m: dict, *, new: bool) -> dict:
         format="%g",
     )
     return out
+
+
+def _weeks_problem(label: str, value) -> str:
+    """Why a whole-number-of-weeks field (trailing window, minimum pilot weeks) is
+    refused, naming the field and the rule; "" when it is fine."""
+    if value is None:
+        return f"{label} is empty: type a whole number of at least 1."
+    if value < 1 or value != int(value):
+        return f"{label} must be a whole number of at least 1 (>= 1); it is {value:g}."
+    return ""
 
 
 def _metric_in(fields: dict, where: str) -> MetricCreate:
@@ -310,21 +323,21 @@ with pilots_tab:
             format="%g",
         )
         c = st.columns(4)
+        # No min_value: a browser refuses a number below it without a word, so the
+        # rule (>= 1) is checked on Save with a message naming the field.
         window = c[0].number_input(
-            "Trailing window (weeks)",
+            WINDOW_LABEL,
             value=int(p[C.WINDOW]) if existing else get_settings().trailing_window,
-            min_value=1,
             step=1,
             key=f"{prefix}-window",
-            help="Current = mean of the last N reported pilot weeks",
+            help="Current = mean of the last N reported pilot weeks (a whole number, at least 1)",
         )
         min_weeks = c[1].number_input(
-            "Minimum pilot weeks",
+            MIN_WEEKS_LABEL,
             value=int(p[C.MIN_WEEKS]) if existing else get_settings().min_weeks,
-            min_value=1,
             step=1,
             key=f"{prefix}-min-weeks",
-            help="Fewer reported pilot weeks: insufficient data",
+            help="Fewer reported pilot weeks: insufficient data (a whole number, at least 1)",
         )
 
         st.markdown("**Metrics**")
@@ -347,6 +360,17 @@ with pilots_tab:
             "Save pilot", key=f"{prefix}-save", type="primary", icon=":material/save:"
         )
 
+    week_problems = [
+        problem
+        for problem in (
+            _weeks_problem(WINDOW_LABEL, window),
+            _weeks_problem(MIN_WEEKS_LABEL, min_weeks),
+        )
+        if problem
+    ]
+    if saved and week_problems:
+        st.error("Not saved: " + " ".join(week_problems) + " Nothing was changed.")
+        saved = False
     if saved:
         result: dict = {}
 

@@ -420,7 +420,7 @@ except ReasonMissing:
     st.error("Not saved. " + needed)
     st.stop()
 except store.StoreError as exc:
-    st.error(f"Not saved: {ui.md_escape(exc)}")
+    st.error(ui.refusal("Not saved", exc))
     st.stop()
 except sa.exc.IntegrityError:
     st.error("Not saved: someone saved this week at the same moment. Reload and try again.")

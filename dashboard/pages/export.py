@@ -95,7 +95,10 @@ for n, rec in enumerate(recs.itertuples(index=False)):
         open_text = rec.open_checklist_items if isinstance(rec.open_checklist_items, str) else ""
         n_open = len([x for x in open_text.split("; ") if x])
         if n_open:
-            st.caption(f"{n_open} open checklist item(s) block moving to production.")
+            st.caption(
+                f"{ui.plural(n_open, 'open checklist item')} "
+                f"{'blocks' if n_open == 1 else 'block'} moving to production."
+            )
 
 st.subheader("Metrics")
 display = pd.DataFrame(
@@ -115,13 +118,19 @@ display = pd.DataFrame(
         "CI high %": view["ci_high_pct"],
         "Progress %": view["progress_pct"],
         "Projected target week": view["projected_target_week"],
-        "Status": view["status"].map(ui.status_text),
+        "Status": pd.Series(
+            [ui.status_text(x, r) for x, r in zip(view["status"], view["role"], strict=True)],
+            index=view.index,
+            dtype=object,
+        ),
         "Recommendation": view["recommendation"].map(ui.recommendation_text),
     }
 )
 if display["CI low %"].isna().all() and display["CI high %"].isna().all():
     display = display.drop(columns=["CI low %", "CI high %"])
-value_fmt = st.column_config.NumberColumn(format="%.2f")
+# Stored numbers to 6 significant digits (never float noise, never a value cut to 0.00);
+# percentages with 1 decimal, as on the Pilot page.
+value_fmt = st.column_config.NumberColumn(format=ui.VALUE_FORMAT)
 pct_fmt = st.column_config.NumberColumn(format="%+.1f")
 st.dataframe(
     display,

@@ -237,10 +237,23 @@ if len(report.notices) > MAX_NOTICES:
 
 if report.errors:
     n = len(report.errors)
-    st.error(
-        f"{n} problem{'s' if n != 1 else ''} found: nothing will be written. "
-        "Fix the file and upload it again."
+    choices = [
+        name
+        for name, asked in (
+            ("the **Decimal separator**", report.ask_decimal),
+            ("**Dates like 03/04/2026**", report.ask_date_format),
+        )
+        if asked
+    ]
+    # The next step in the same words as the warnings below: a reading choice when the
+    # file reads two ways (the page checks it again), else a corrected file.
+    next_step = (
+        f"Choose {' and '.join(choices)} above: the file is checked again at once. If "
+        "problems remain, fix the file and upload it again."
+        if choices
+        else "Fix the file and upload it again."
     )
+    st.error(f"{n} problem{'s' if n != 1 else ''} found: nothing will be written. {next_step}")
     if report.ask_decimal:
         st.warning(
             "Some numbers read two ways: choose the **Decimal separator** above "
@@ -288,6 +301,43 @@ if rows.empty:
 
 # One vocabulary on the page: created / updated / unchanged (tiles, text, Action column).
 n_rows = len(rows)
+units = (
+    {
+        (str(p_), str(k)): str(u or "")
+        for p_, k, u in metrics[[C.PILOT, C.KEY, C.UNIT]].itertuples(index=False)
+    }
+    if not metrics.empty
+    else {}
+)
+
+
+def _units_of(pilot_col: pd.Series, metric_col: pd.Series) -> pd.Series:
+    """The unit of each row's metric ("" when it has none)."""
+    return pd.Series(
+        [units.get((str(p_), str(k)), "") for p_, k in zip(pilot_col, metric_col, strict=True)],
+        index=pilot_col.index,
+        dtype=object,
+    )
+
+
+def _order(frame: pd.DataFrame, unit_values: pd.Series) -> list[str]:
+    """Columns to show: the Unit column only when the rows have several units (one
+    unit is in the value headers)."""
+    keep_unit = len(set(unit_values)) > 1
+    return [c for c in frame.columns if c != "Unit" or keep_unit]
+
+
+def _value_column(label: str, unit_values: pd.Series, help_text: str):
+    """A stored number as it is (6 significant digits, no float noise), its unit in the
+    header when every row shares one."""
+    distinct = set(unit_values)
+    unit = next(iter(distinct)) if len(distinct) == 1 else ""
+    return st.column_config.NumberColumn(
+        f"{label} ({unit})" if unit else label, format=ui.VALUE_FORMAT, help=help_text
+    )
+
+
+row_units = _units_of(rows["pilot"], rows["metric"])
 to_write = report.created + report.updated
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Rows", n_rows)
@@ -301,22 +351,28 @@ counts_text = (
 if to_write:
     counts_text += f" Nothing is written until you press **{_write_label(n_rows)}**."
 st.success(f"No problems found. {counts_text}")
+preview = pd.DataFrame(
+    {
+        "Line": rows["line"],
+        "Pilot": rows["pilot"],
+        "Metric": rows["metric"],
+        "Week": rows["week_label"],
+        "Value": rows["value"],
+        "Unit": row_units,
+        "Note": rows["note"],
+        "Action": rows["action"].map(ACTION_WORDS).fillna(rows["action"]),
+    }
+)
 st.dataframe(
-    pd.DataFrame(
-        {
-            "Line": rows["line"],
-            "Pilot": rows["pilot"],
-            "Metric": rows["metric"],
-            "Week": rows["week_label"],
-            "Value": rows["value"],
-            "Note": rows["note"],
-            "Action": rows["action"].map(ACTION_WORDS).fillna(rows["action"]),
-        }
-    ),
+    preview,
     hide_index=True,
     placeholder="n/a",
     key=f"import-rows-{digest}",
-    column_config={"Value": st.column_config.NumberColumn("Value", format="plain")},
+    column_order=_order(preview, row_units),
+    column_config={
+        "Value": _value_column("Value", row_units, "The value as it will be stored"),
+        "Unit": st.column_config.TextColumn("Unit", help="The metric's unit", width=60),
+    },
 )
 
 if to_write == 0:
@@ -341,25 +397,30 @@ if n_changes:
         "below). Nothing is overwritten unless you confirm, with a reason kept in the "
         "history of each value."
     )
+    change_units = _units_of(changes[csvio.PILOT_COL], changes[csvio.METRIC_COL])
+    change_table = pd.DataFrame(
+        {
+            "Line": changes[csvio.LINE_COL],
+            "Pilot": changes[csvio.PILOT_COL],
+            "Metric": changes[csvio.METRIC_COL],
+            "Week": changes[csvio.WEEK_LABEL_COL],
+            "Stored value": changes[csvio.OLD_VALUE_COL],
+            "New value": changes[csvio.VALUE_COL],
+            "Unit": change_units,
+            "Stored note": changes[csvio.OLD_NOTE_COL],
+            "New note": changes[csvio.NOTE_COL],
+        }
+    )
     st.dataframe(
-        pd.DataFrame(
-            {
-                "Line": changes[csvio.LINE_COL],
-                "Pilot": changes[csvio.PILOT_COL],
-                "Metric": changes[csvio.METRIC_COL],
-                "Week": changes[csvio.WEEK_LABEL_COL],
-                "Stored value": changes[csvio.OLD_VALUE_COL],
-                "New value": changes[csvio.VALUE_COL],
-                "Stored note": changes[csvio.OLD_NOTE_COL],
-                "New note": changes[csvio.NOTE_COL],
-            }
-        ),
+        change_table,
         hide_index=True,
         placeholder="n/a",
         key=f"import-changes-{digest}",
+        column_order=_order(change_table, change_units),
         column_config={
-            "Stored value": st.column_config.NumberColumn("Stored value", format="plain"),
-            "New value": st.column_config.NumberColumn("New value", format="plain"),
+            "Stored value": _value_column("Stored value", change_units, "The value stored now"),
+            "New value": _value_column("New value", change_units, "The value the file gives"),
+            "Unit": st.column_config.TextColumn("Unit", help="The metric's unit", width=60),
         },
     )
     confirmed = st.checkbox(
@@ -411,7 +472,7 @@ if st.button(
         problem = "; ".join(str(e) for e in result.errors) or (
             "stored values changed since the preview; check the values that would change again"
         )
-        st.error("Not written: " + ui.md_escape(problem))
+        st.error(ui.refusal("Not written", problem))
         st.stop()
     state.after_write()
     st.session_state["import_written"] = digest

@@ -12,6 +12,7 @@ from dashboard.charts import (
     current_label,
     current_weeks,
     fmt_money,
+    guardrail_limit,
     metric_chart,
     with_unit,
 )
@@ -82,7 +83,7 @@ st.caption(
 
 # ------------------------------------------------------------------ economics
 st.markdown("**Economics**")
-cost_text = fmt_money(p.get(C.COST))
+cost_text = fmt_money(p.get(C.COST)).replace("n/a", "not set")
 if not bool(p.get(C.HAS_VALUE_MODEL)):
     st.caption(
         f"Pilot cost {cost_text}. No value model set: give a metric a value per unit "
@@ -148,27 +149,33 @@ if metrics.empty:
 
 # ------------------------------------------------------------------ per metric
 measurements = detail.measurements
+if not metrics.empty:  # primary metrics first, then guardrails (each in their order)
+    metrics = metrics.sort_values(
+        C.ROLE, key=lambda r: (r == C.GUARDRAIL).astype(int), kind="stable"
+    )
 for _, m in metrics.iterrows():
     mid = int(m[C.METRIC_ID])
     unit = m[C.UNIT] or ""
-    role = "guardrail" if m[C.ROLE] == C.GUARDRAIL else "primary"
+    guardrail = m[C.ROLE] == C.GUARDRAIL
+    role = "guardrail" if guardrail else "primary"
     better = "lower is better" if m[C.DIRECTION] == C.LOWER else "higher is better"
     st.divider()
     head, badge = st.columns([4, 1], vertical_alignment="center")
     head.subheader(ui.md_escape(m[C.LABEL]) + (f" ({ui.md_escape(unit)})" if unit else ""))
-    margin_text = with_unit(m[C.MARGIN], C.margin_unit(unit))
-    head.caption(
-        f"`{m[C.KEY]}` · {role} · {better} · target "
-        f"{ui.md_escape(with_unit(m[C.TARGET], unit))}"
-        + (
-            f" · non-inferiority margin {ui.md_escape(margin_text)}"
-            if m[C.ROLE] == C.GUARDRAIL and pd.notna(m[C.MARGIN])
-            else ""
+    if guardrail:  # judged by its non-inferiority margin, not a target
+        margin_text = (
+            with_unit(m[C.MARGIN], C.margin_unit(unit))
+            if pd.notna(m[C.MARGIN])
+            else "not set (0: any worsening breaches)"
         )
-    )
+        judged_by = f"non-inferiority margin {ui.md_escape(margin_text)}"
+    else:
+        judged_by = f"target {ui.md_escape(with_unit(m[C.TARGET], unit))}"
+    head.caption(f"`{m[C.KEY]}` · {role} · {better} · {judged_by}")
     with badge:
-        if m[C.ROLE] == C.GUARDRAIL and m[C.STATUS] != C.INSUFFICIENT:
-            breached = bool(m[C.GUARDRAIL_BREACHED])
+        if guardrail and m[C.STATUS] in (C.MET, C.OFF_TRACK):
+            # the status tile's words (met = held, off_track = breached)
+            breached = m[C.STATUS] == C.OFF_TRACK
             st.badge(
                 "guardrail breached" if breached else "guardrail held",
                 icon=":material/shield:",
@@ -195,21 +202,25 @@ for _, m in metrics.iterrows():
         if m[C.CI_METHOD] == C.WELCH_T
         else "Student t of the trailing-window mean (explicit baseline)"
     )
-    tiles = [
-        ("Baseline", with_unit(m[C.BASELINE], unit), base_help),
+    limit = guardrail_limit(m) if guardrail else float("nan")
+    limit_rule = (
+        "baseline + margin (lower is better)"
+        if m[C.DIRECTION] == C.LOWER
+        else "baseline − margin (higher is better)"
+    )
+    current_tile = (
+        current_label(window, m[C.WEEKS_REPORTED]),
+        with_unit(m[C.CURRENT], unit),
         (
-            current_label(window, m[C.WEEKS_REPORTED]),
-            with_unit(m[C.CURRENT], unit),
-            (
-                f"Mean of the last {n_current} reported pilot weeks (trailing window: "
-                f"{window} weeks; fewer while fewer are reported)"
-                if n_current
-                else f"No pilot week reported yet (trailing window: {window} weeks)"
-            )
-            + (f". 95% interval: {ci_how}" if pd.notna(m[C.CURRENT_CI_LOW]) else ""),
-            ci_range(m[C.CURRENT_CI_LOW], m[C.CURRENT_CI_HIGH], unit),
-        ),
-        ("Target", with_unit(m[C.TARGET], unit), f"{better.capitalize()}"),
+            f"Mean of the last {n_current} reported pilot weeks (trailing window: "
+            f"{window} weeks; fewer while fewer are reported)"
+            if n_current
+            else f"No pilot week reported yet (trailing window: {window} weeks)"
+        )
+        + (f". 95% interval: {ci_how}" if pd.notna(m[C.CURRENT_CI_LOW]) else ""),
+        ci_range(m[C.CURRENT_CI_LOW], m[C.CURRENT_CI_HIGH], unit),
+    )
+    change_tiles = [
         (
             "Change vs baseline",
             ui.pct(m[C.CHANGE_PCT], signed=True),
@@ -226,32 +237,52 @@ for _, m in metrics.iterrows():
             ),
             ci_range(m[C.CI_LOW_PCT], m[C.CI_HIGH_PCT], "%", signed=True),
         ),
-        ("Progress to target", ui.pct(m[C.PROGRESS_PCT]), "0% at baseline, 100% at target"),
-        (
-            "Weeks reported",
-            f"{int(m[C.WEEKS_REPORTED])} / {int(m[C.WEEKS_EXPECTED])}",
-            "Pilot weeks with a value / complete pilot weeks so far",
-        ),
-        (
-            "Projected target week",
-            proj or "n/a",
-            "When the trend line reaches the target (n/a: moving away, flat or too few weeks)",
-        ),
-        (
-            "Status vs target",
-            ui.status_text(m[C.STATUS]),
-            "met · on track (projected to meet it by the decision date) · at risk (improving "
-            "but projected to miss) · off track (not improving) · insufficient data",
-        )
-        if m[C.ROLE] != C.GUARDRAIL
-        else (
-            "Status vs margin",
-            ui.status_text(m[C.STATUS]),
-            "A guardrail is judged by its non-inferiority margin: met = held (not worse "
-            "than baseline by more than the margin) · off track = breached · insufficient "
-            "data",
-        ),
     ]
+    weeks_tile = (
+        "Weeks reported",
+        f"{int(m[C.WEEKS_REPORTED])} / {int(m[C.WEEKS_EXPECTED])}",
+        "Pilot weeks with a value / complete pilot weeks so far",
+    )
+    if guardrail:
+        tiles = [
+            ("Baseline", with_unit(m[C.BASELINE], unit), base_help),
+            current_tile,
+            (
+                "Non-inferiority limit",
+                with_unit(limit, unit),
+                f"{limit_rule}: a current value worse than this breaches the guardrail",
+            ),
+            *change_tiles,
+            weeks_tile,
+            (
+                "Status vs margin",
+                ui.status_text(m[C.STATUS], C.GUARDRAIL),
+                "A guardrail is judged by its non-inferiority margin, not by a target: "
+                "held (not worse than baseline by more than the margin) · breached · "
+                "insufficient data (fewer than the minimum pilot weeks, or no baseline)",
+            ),
+        ]
+    else:
+        tiles = [
+            ("Baseline", with_unit(m[C.BASELINE], unit), base_help),
+            current_tile,
+            ("Target", with_unit(m[C.TARGET], unit), f"{better.capitalize()}"),
+            *change_tiles,
+            ("Progress to target", ui.pct(m[C.PROGRESS_PCT]), "0% at baseline, 100% at target"),
+            weeks_tile,
+            (
+                "Projected target week",
+                proj or "n/a",
+                "When the trend line reaches the target (n/a: moving away, flat or too few weeks)",
+            ),
+            (
+                "Status vs target",
+                ui.status_text(m[C.STATUS]),
+                "met · on track (projected to meet it by the decision date) · at risk "
+                "(improving but projected to miss) · off track (not improving) · "
+                "insufficient data",
+            ),
+        ]
     if pd.notna(m[C.VALUE_PER_UNIT]):
         tiles.append(
             (
@@ -292,11 +323,12 @@ for _, m in metrics.iterrows():
             st.caption("No values yet.")
         else:
             shown = weeks.sort_values(C.WEEK, ascending=False)
+            value_header = f"Value ({unit})" if unit else "Value"
             st.dataframe(
                 pd.DataFrame(
                     {
                         "Week": shown[C.WEEK].map(C.iso_label),
-                        f"Value ({unit})" if unit else "Value": shown[C.VALUE],
+                        value_header: shown[C.VALUE],
                         "Note": shown["note"],
                         "Entered by": shown["entered_by"],
                         "Entered at (UTC)": shown["entered_at"].dt.strftime("%Y-%m-%d %H:%M"),
@@ -306,6 +338,13 @@ for _, m in metrics.iterrows():
                 hide_index=True,
                 placeholder="n/a",
                 key=f"values-{mid}",
+                column_config={
+                    value_header: st.column_config.NumberColumn(
+                        value_header,
+                        format=ui.VALUE_FORMAT,
+                        help="The stored value, shown to 6 significant digits",
+                    )
+                },
             )
 
 # ------------------------------------------------------------------ corrections

@@ -10,12 +10,49 @@ from dashboard import state
 from dashboard.charts import RECOMMENDATION_LABELS, portfolio_counts_chart
 from dashboard.sections import decisions
 from metrics import computations as C
+from metrics import governance
 from metrics.models import Stage
 
 MAX_LINKS = 60  # pilot links under the table; filters narrow the rest
+MAX_STALE_NAMES = 10  # stale pilots named in the warning; more are counted
+#: Column widths (px) of the pilots table: about 906 px in all, what the page offers
+#: beside the row selectors at 1400 px. One-line rows; when a pilot or vendor name is
+#: too long for its column, rows wrap (WRAP_WIDTHS): the pilot name may wrap then and
+#: gives its width to the cells whose words must stay on one line (wrapped cells break
+#: a little before the one-line limit).
+WIDTHS = {
+    "Pilot": 168,
+    "Vendor": 98,
+    "Stage": 72,
+    "Recommendation": 130,
+    "Primary met": 44,
+    "Completeness": 62,
+    "Last reported": 84,
+    "Decision date": 92,
+    "Decision due": 96,  # "5267 days ago" in full
+    "Decision": 60,
+}
+WRAP_WIDTHS = WIDTHS | {
+    "Pilot": 142,
+    "Recommendation": 136,
+    "Last reported": 96,
+    "Decision due": 104,
+}
+WRAP_ROW_HEIGHT = 66  # px: up to 3 lines of wrapped text
+HEADER_HEIGHT = 36  # px
+MAX_TABLE_ROWS = 15  # taller tables scroll inside
+CHAR_PX = 5.8  # average width of a character of the table's 14 px font (measured ~5.7)
+CELL_PADDING_PX = 17
+
+
+def _fits(text: str, width: int) -> bool:
+    """True when ``text`` shows on one line in a column ``width`` px wide (estimate)."""
+    return len(text) * CHAR_PX + CELL_PADDING_PX <= width
+
 
 as_of = ui.as_of_picker()
 st.title("Portfolio")
+ui.unavailable_page_notice()  # an address naming a page this role cannot open lands here
 st.caption(f"Every pilot judged as of {as_of:%a %d %b %Y} ({C.iso_label(as_of)}).")
 
 version = state.data_version()
@@ -53,9 +90,18 @@ with left:
     stage_cols = st.columns(len(stages))
     for col, stage in zip(stage_cols, stages, strict=True):
         col.metric(stage, int(stage_counts.get(stage, 0)))
-    n_stale = int(pilots[C.STALE].sum())
-    if n_stale:
-        st.warning(f"{n_stale} pilot(s) are stale: no value reported in the last 2 complete weeks.")
+    stale_names = sorted(pilots.loc[pilots[C.STALE].astype(bool), C.PILOT].astype(str))
+    if stale_names:
+        n_stale = len(stale_names)
+        shown_names = stale_names[:MAX_STALE_NAMES]
+        more = n_stale - len(shown_names)
+        names = ui.join_names(
+            [ui.md_escape(x) for x in shown_names] + ([f"{more} more"] if more else [])
+        )
+        st.warning(
+            f"{ui.plural(n_stale, 'pilot')} {'is' if n_stale == 1 else 'are'} stale "
+            f"(no value reported in the last 2 complete weeks): {names}."
+        )
 with right:
     st.plotly_chart(
         portfolio_counts_chart(pilots),
@@ -103,6 +149,9 @@ decision = pd.to_datetime(view[C.DECISION_DATE])
 # The same wording as the Pilot page's header ("in 12 days", "today", "3 days ago");
 # the Decision date column next to it sorts the pilots by deadline.
 countdown = [None if pd.isna(d) else ui.decision_countdown(d.date(), as_of) for d in decision]
+recorded = decisions.latest_decisions(version).set_index(C.PILOT_ID)[governance.DECISION]
+stale = view[C.STALE].astype(bool)
+last_week = view["last_week"].map(C.iso_label)
 table = pd.DataFrame(
     {
         "Pilot": view[C.PILOT],
@@ -113,10 +162,15 @@ table = pd.DataFrame(
             f"{m} / {t}" for m, t in zip(view[C.PRIMARY_MET], view[C.PRIMARY_TOTAL], strict=True)
         ],
         "Completeness": view["completeness_pct"].astype("float64"),
-        "Stale": view[C.STALE].astype(bool),
-        "Last reported": view["last_week"].map(C.iso_label),
+        # Stale is shown in the Last reported cell (⚠); the column stays in the data.
+        "Stale": stale,
+        "Last reported": [
+            (f"⚠\u00a0{w}" if w else "⚠\u00a0none") if s_ else (w or None)
+            for w, s_ in zip(last_week.fillna(""), stale, strict=True)
+        ],
         "Decision date": decision.dt.date,
         "Decision due": pd.Series(countdown, index=view.index, dtype="object"),
+        "Decision": view[C.PILOT_ID].map(recorded).map(decisions.decision_text),
     }
 )
 
@@ -137,6 +191,17 @@ else:
         st.caption(f"First {MAX_LINKS} shown: filter or search to find the others.")
 
 st.caption(f"{len(view)} of {len(pilots)} pilots shown. Open one above, or select its row.")
+# The table fits the page at 1400 px (about 900 px beside the row selectors): short
+# headers, each explained by its tooltip. A pilot or vendor name longer than its column
+# wraps (taller rows: Streamlit wraps cell text only in rows taller than 64 px) instead
+# of being cut.
+long_text = any(
+    not _fits(str(text), WIDTHS[title])
+    for column, title in ((C.PILOT, "Pilot"), ("vendor", "Vendor"))
+    for text in view[column].fillna("")
+)
+row_height = WRAP_ROW_HEIGHT if long_text else None
+width = WRAP_WIDTHS if long_text else WIDTHS
 selection = st.dataframe(
     table,
     key="portfolio-table",
@@ -144,36 +209,53 @@ selection = st.dataframe(
     placeholder="n/a",
     on_select="rerun",
     selection_mode="single-row",
+    row_height=row_height,
+    # every row visible without scrolling inside the table, up to MAX_TABLE_ROWS
+    height=(HEADER_HEIGHT + min(len(view), MAX_TABLE_ROWS) * row_height + 2)
+    if row_height
+    else "auto",
+    column_order=[c for c in table.columns if c != "Stale"],
     column_config={
-        "Pilot": st.column_config.TextColumn("Pilot", width=165),
-        "Vendor": st.column_config.TextColumn("Vendor", width=90),
-        "Stage": st.column_config.TextColumn("Stage", width=55),
-        "Recommendation": st.column_config.TextColumn("Recommendation", width=130),
+        "Pilot": st.column_config.TextColumn("Pilot", width=width["Pilot"]),
+        "Vendor": st.column_config.TextColumn("Vendor", width=width["Vendor"]),
+        "Stage": st.column_config.TextColumn("Stage", width=width["Stage"]),
+        "Recommendation": st.column_config.TextColumn(
+            "Recommendation", width=width["Recommendation"]
+        ),
         "Primary met": st.column_config.TextColumn(
-            "Primary met",
-            width=62,
+            "Met",
+            width=width["Primary met"],
             help="Primary metrics that met their target / all primary metrics "
             "(guardrails are judged by their margin, not counted here)",
         ),
-        "Completeness": st.column_config.ProgressColumn(
-            "Completeness",
-            help="Weeks reported / weeks expected since the start (mean over metrics)",
-            min_value=0,
-            max_value=100,
+        "Completeness": st.column_config.NumberColumn(
+            "Reported",
+            help="Completeness: weeks reported / weeks expected since the start "
+            "(mean over metrics)",
             format="%.0f%%",
-            width=80,
-        ),
-        "Stale": st.column_config.CheckboxColumn(
-            "Stale", help="No value in the last 2 complete weeks", width=45
+            width=width["Completeness"],
         ),
         "Last reported": st.column_config.TextColumn(
-            "Last week", help="Last pilot week with a value (ISO week)", width=72
+            "Last week",
+            help="Last pilot week with a value (ISO week); ⚠ = stale: no value in the "
+            "last 2 complete weeks",
+            width=width["Last reported"],
         ),
-        "Decision date": st.column_config.DateColumn("Decision", format="YYYY-MM-DD", width=82),
+        "Decision date": st.column_config.DateColumn(
+            "Decision date",
+            format="YYYY-MM-DD",
+            width=width["Decision date"],
+            help="The go/no-go deadline",
+        ),
         "Decision due": st.column_config.TextColumn(
-            "Decision due",
-            help="Time from the as-of date to the decision date (sort by the Decision column)",
-            width=120,  # "5267 days ago" in full
+            "Due",
+            help="Time from the as-of date to the decision date (sort by Decision date)",
+            width=width["Decision due"],
+        ),
+        "Decision": st.column_config.TextColumn(
+            "Decision",
+            help="The latest recorded decision (go / extend / no-go); — = none yet",
+            width=width["Decision"],
         ),
     },
 )

@@ -22,6 +22,11 @@ from metrics.errors import StoreError
 from metrics.models import Role
 
 FLASH = "_checklist_flash"
+#: Table geometry (px): Streamlit's default row, a row of up to 3 wrapped lines (cell
+#: text wraps only in rows taller than 64 px), the header, and a generous average
+#: character width of the table's 14 px font plus a cell's padding.
+ROW_HEIGHT, WRAP_ROW_HEIGHT, HEADER_HEIGHT = 35, 66, 36
+CHAR_PX, CELL_PADDING_PX = 6.0, 17
 
 
 @st.cache_data(ttl=state.CACHE_TTL, show_spinner=False)
@@ -31,17 +36,18 @@ def checklist(version: tuple, pilot_id: int) -> pd.DataFrame:
         return governance.checklist_frame(s, pilot_id=pilot_id)
 
 
-def _write(fn, message: str, gen_key: str, notice, **kwargs) -> None:
+def _write(fn, message: str, gen_key: str, notice, *, refused: str = "Not saved", **kwargs):
     """Run one governance write in its own session; on success flash and rerun, else
-    show why in ``notice`` (a container at the top of the section)."""
+    show why in ``notice`` (a container at the top of the section), starting with
+    ``refused`` unless the store's message already says what was not done."""
     try:
         with session_scope(state.get_engine()) as s:
             fn(session=s, actor=state.current_actor(), **kwargs)
     except StoreError as exc:
-        notice.error(f"Not saved: {ui.md_escape(exc)}")
+        notice.error(ui.refusal(refused, exc))
         return
     except sa.exc.OperationalError:
-        notice.error("Not saved: the database is busy or unreachable. Try again in a moment.")
+        notice.error(f"{refused}: the database is busy or unreachable. Try again in a moment.")
         return
     state.after_write()
     st.session_state[FLASH] = message
@@ -97,8 +103,10 @@ def render(*, pilot_id: int, version: tuple) -> None:
     open_items = list(items.loc[~done, "item"])
     st.caption(f"{int(done.sum())} of {len(items)} items ticked with evidence.")
     if open_items:
+        n_open = len(open_items)
         st.warning(
-            f"**{len(open_items)} open item(s) block moving to production:**\n"
+            f"**{ui.plural(n_open, 'open item')} "
+            f"{'blocks' if n_open == 1 else 'block'} moving to production:**\n"
             + "\n".join(f"- {ui.md_escape(x)}" for x in open_items)
         )
     else:
@@ -108,6 +116,16 @@ def render(*, pilot_id: int, version: tuple) -> None:
         )
 
     at = pd.to_datetime(items["at"], utc=True)
+    # Widths that fit the page at 1400 px (940 px): the item in full (the longest default
+    # item is 75 characters), the time stamp in full, evidence the rest. Text longer
+    # than its column (evidence is free text) wraps on taller rows instead of being cut.
+    widths = {"Done": 45, "Item": 482, "Evidence": 203, "By": 80, "When (UTC)": 130}
+    wrap = any(
+        len(str(text)) * CHAR_PX + CELL_PADDING_PX > widths[column]
+        for column in ("Item", "Evidence", "By")
+        for text in items[column.lower()].fillna("")
+    )
+    row_height = WRAP_ROW_HEIGHT if wrap else None
     st.dataframe(
         pd.DataFrame(
             {
@@ -121,12 +139,18 @@ def render(*, pilot_id: int, version: tuple) -> None:
         hide_index=True,
         placeholder="—",
         key=f"checklist-{pilot_id}",
+        row_height=row_height,
+        # every item visible without scrolling inside the table
+        height=HEADER_HEIGHT + len(items) * (row_height or ROW_HEIGHT) + 2,
         column_config={
-            "Done": st.column_config.CheckboxColumn("Done", width=50),
-            "Item": st.column_config.TextColumn("Item", width="large"),
-            "Evidence": st.column_config.TextColumn("Evidence", width="large"),
+            "Done": st.column_config.CheckboxColumn("Done", width=widths["Done"]),
+            "Item": st.column_config.TextColumn("Item", width=widths["Item"]),
+            "Evidence": st.column_config.TextColumn("Evidence", width=widths["Evidence"]),
+            "By": st.column_config.TextColumn("By", width=widths["By"]),
             "When (UTC)": st.column_config.TextColumn(
-                "When (UTC)", help="When it was last ticked or re-opened"
+                "When (UTC)",
+                width=widths["When (UTC)"],
+                help="When it was last ticked or re-opened",
             ),
         },
     )
@@ -172,6 +196,7 @@ def _forms(pilot_id: int, items: pd.DataFrame, notice) -> None:
                 f"Added: {text.strip()}",
                 gen_key,
                 notice,
+                refused="Not added",
                 pilot_id=pilot_id,
                 item=text,
             )
@@ -193,6 +218,7 @@ def _tick_form(item_id: int, item: str, seen: int | None, gen_key: str, gen: int
                 f"Ticked: {item}",
                 gen_key,
                 notice,
+                refused="Not ticked",
                 item_id=item_id,
                 evidence=evidence,
                 expected_version=seen,
@@ -210,6 +236,7 @@ def _untick_form(item_id: int, item: str, seen: int | None, gen_key: str, gen: i
                 f"Re-opened: {item}",
                 gen_key,
                 notice,
+                refused="Not re-opened",
                 item_id=item_id,
                 reason=reason,
                 expected_version=seen,

@@ -21,7 +21,7 @@ from dashboard import components as ui
 from dashboard import state
 from dashboard.charts import RECOMMENDATION_LABELS
 from metrics import computations as C
-from metrics import governance, store
+from metrics import governance, service, store
 from metrics.db import session_scope
 from metrics.errors import StoreError
 from metrics.models import DecisionKind, Role, Stage
@@ -73,10 +73,12 @@ def _show_flash() -> None:
 
 
 def _gate_lines(check: governance.GateCheck) -> str:
+    """The gate's requirements as a neutral checklist: ✅ met, ⬜ not yet."""
     if not check.requirements:
         return f"No gate: moving to {check.to_stage} needs no recorded decision."
     return "  \n".join(
-        f"{'✅' if ok else '❌'} {ui.md_escape(text)}" for text, ok in check.requirements
+        f"{'✅' if ok else '⬜'} {ui.md_escape(ui.friendly(text))}"
+        for text, ok in check.requirements
     )
 
 
@@ -190,10 +192,18 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
             max_chars=4000,
             help="Required when the decision differs from the recommendation.",
         )
+        today = service.today()
         st.caption(
             f"Recommendation as of {as_of:%Y-%m-%d}: "
-            f"{RECOMMENDATION_LABELS.get(rec, rec)}. A different decision needs a rationale. "
-            f"The summary as of {as_of:%Y-%m-%d} is saved with the decision, signed by "
+            f"{RECOMMENDATION_LABELS.get(rec, rec)}. A different decision needs a rationale, "
+            "and so does a decision judged as of a day other than today"
+            + (
+                f" (this one is judged as of {as_of:%Y-%m-%d}, today is {today:%Y-%m-%d}: "
+                "say why, e.g. recording the steering committee's decision of that day)"
+                if as_of != today
+                else ""
+            )
+            + f". The summary as of {as_of:%Y-%m-%d} is saved with the decision, signed by "
             f"{ui.md_escape(state.current_actor())}."
         )
         submitted = st.form_submit_button("Save decision", type="primary")
@@ -213,7 +223,7 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
                 as_of=as_of,
             )
     except StoreError as exc:
-        st.error(f"Not saved: {ui.md_escape(exc)}")
+        st.error(ui.refusal("Not saved", exc))
         return
     except sa.exc.OperationalError:
         st.error("Not saved: the database is busy or unreachable. Try again in a moment.")
@@ -253,14 +263,13 @@ def render_stage_move(*, pilots: pd.DataFrame, version: tuple) -> None:
         help="Stages: discovery → pilot → production → transition; any stage → stopped.",
     )
     check = gate(version, pilot_id, to_stage)
+    # The gate as a neutral checklist; a refusal only once the move is tried.
     st.markdown(f"Stage gate {current} → {to_stage}:  \n" + _gate_lines(check))
     if not check.allowed:
-        st.warning(ui.md_escape(check.message()))
+        st.caption("Before moving: " + ui.md_escape(ui.friendly("; ".join(check.blockers))) + ".")
     with st.form(key=f"stage-form-{pilot_id}-{gen}", enter_to_submit=False):
         note = st.text_input("Note (optional)", key=f"stage-note-{pilot_id}-{gen}", max_chars=1000)
-        moved = st.form_submit_button(
-            f"Move to {to_stage}", type="primary", disabled=not check.allowed
-        )
+        moved = st.form_submit_button(f"Move to {to_stage}", type="primary")
     if not moved:
         return
     try:
@@ -273,7 +282,7 @@ def render_stage_move(*, pilots: pd.DataFrame, version: tuple) -> None:
                 note=note.strip(),
             )
     except StoreError as exc:
-        st.error(f"Not moved: {ui.md_escape(exc)}")
+        st.error(ui.refusal("Not moved", exc))
         return
     except sa.exc.OperationalError:
         st.error("Not moved: the database is busy or unreachable. Try again in a moment.")

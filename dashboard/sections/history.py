@@ -80,7 +80,8 @@ def history_table(revisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
     Returns:
         Columns Week (``YYYY-Www``), Metric ("Label (unit)"), Action (entered /
         corrected / 🗑 deleted / ↩ restored), Old value, New value (float64, the
-        metric's unit, NaN = none), Note (the new note; the old one for a deletion),
+        stored numbers unchanged, in the metric's unit, NaN = none), Unit (the metric's
+        unit, "" when it has none), Note (the new note; the old one for a deletion),
         By, When (UTC) (``YYYY-MM-DD HH:MM``), Reason (object).
     """
     names = {
@@ -88,6 +89,10 @@ def history_table(revisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
         for mid, label, unit in zip(
             metrics[C.METRIC_ID], metrics[C.LABEL], metrics[C.UNIT].fillna(""), strict=True
         )
+    }
+    units = {
+        int(mid): str(unit)
+        for mid, unit in zip(metrics[C.METRIC_ID], metrics[C.UNIT].fillna(""), strict=True)
     }
     r = revisions.sort_values("revision_id", ascending=False)
     deleted = r["action"] == RevisionAction.delete.value
@@ -98,6 +103,7 @@ def history_table(revisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
             "Action": r["action"].map(lambda a: ACTION_LABELS.get(a, a)),
             "Old value": r["old_value"].astype("float64"),
             "New value": r["new_value"].astype("float64"),
+            "Unit": r[C.METRIC_ID].map(lambda mid: units.get(int(mid), "")).astype(object),
             "Note": r["old_note"].where(deleted, r["new_note"]).fillna("").astype(object),
             "By": r["actor"].astype(object),
             "When (UTC)": r["at"].dt.strftime("%Y-%m-%d %H:%M").astype(object),
@@ -160,14 +166,30 @@ def render_history(pilot_id: int, metrics: pd.DataFrame) -> None:
     )
     if chosen_week != ALL_WEEKS:
         shown = shown[shown[C.WEEK] == pd.Timestamp(chosen_week)]
+    table = history_table(shown, metrics)
+    shown_units = set(table["Unit"])
+    # One unit among the rows: it goes in the value headers; several: a Unit column.
+    one_unit = next(iter(shown_units)) if len(shown_units) == 1 else None
+    columns = [c for c in table.columns if c != "Unit" or one_unit is None]
+    suffix = f" ({one_unit})" if one_unit else ""
     st.dataframe(
-        history_table(shown, metrics),
+        table,
         hide_index=True,
         placeholder="—",
         key=f"history-table-{pilot_id}",
+        column_order=columns,
         column_config={
-            "Old value": st.column_config.NumberColumn("Old value", format="plain"),
-            "New value": st.column_config.NumberColumn("New value", format="plain"),
+            "Old value": st.column_config.NumberColumn(
+                f"Old value{suffix}",
+                format=ui.VALUE_FORMAT,
+                help="The stored value before the change (6 significant digits shown)",
+            ),
+            "New value": st.column_config.NumberColumn(
+                f"New value{suffix}",
+                format=ui.VALUE_FORMAT,
+                help="The stored value after the change (6 significant digits shown)",
+            ),
+            "Unit": st.column_config.TextColumn("Unit", width=50),
         },
     )
     st.caption(
@@ -232,7 +254,7 @@ def render_history(pilot_id: int, metrics: pd.DataFrame) -> None:
                 reason=reason,
             )
     except store.StoreError as exc:
-        st.error(f"Not restored: {ui.md_escape(exc)}")
+        st.error(ui.refusal("Not restored", exc))
         return
     except sa.exc.OperationalError:
         st.error("Not restored: the database is busy or unreachable. Try again in a moment.")
