@@ -11,11 +11,9 @@ is in tests/test_oidc_browser.py.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import streamlit as st
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
@@ -24,9 +22,10 @@ from metrics import users
 from metrics.db import init_db, make_engine
 from metrics.models import AuditEvent, Role
 from metrics.settings import Settings, get_settings
+from tests.apptest_helpers import APP
+from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.factories import make_pilot, make_user
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAGE_FILES = {
     "Portfolio": "dashboard/pages/portfolio.py",
     "Pilot": "dashboard/pages/pilot.py",
@@ -143,12 +142,6 @@ def test_proxy_mode_without_a_request_is_nobody():
 
 
 # =========================================================================== AppTest
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture

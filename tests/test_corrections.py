@@ -8,12 +8,10 @@ import io
 import re
 import sys
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-import streamlit as st
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
@@ -22,12 +20,13 @@ from metrics.cli import main as cli_main
 from metrics.db import session_scope
 from metrics.models import AppUser, Measurement, MeasurementRevision
 from metrics.settings import get_settings
+from tests.apptest_helpers import APP
+from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.factories import make_pilot, metric_id, metric_in
 
 PILOT = "Helpdesk triage assistant"
 W1 = date(2012, 1, 2)
 W3 = date(2012, 1, 16)  # 2012-W03
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 
 def count(session: Session, model) -> int:
@@ -384,12 +383,6 @@ def test_export_revisions_frame_when_empty(session):
 START = date(2012, 1, 2)
 AS_OF = date(2012, 2, 20)  # last complete week 2012-W07
 W6 = date(2012, 2, 6)
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _as(monkeypatch, actor: str) -> None:

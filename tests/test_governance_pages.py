@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
@@ -23,10 +21,10 @@ from metrics import governance as G
 from metrics import service, store
 from metrics.db import init_db, make_engine
 from metrics.models import AppUser, ChecklistItem, Decision, Pilot
-from metrics.settings import get_settings
+from tests.apptest_helpers import clear_caches as _clear_caches
+from tests.apptest_helpers import open_app
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PILOT_PAGE = "dashboard/pages/pilot.py"
 EXPORT_PAGE = "dashboard/pages/export.py"
 
@@ -44,12 +42,6 @@ HELPDESK = "Helpdesk triage assistant"
 INVOICE = "Invoice extraction copilot"
 FRAUD = "Fraud analyst copilot"
 ACTOR = "page-tester"
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
@@ -109,16 +101,8 @@ def _role(db, role: str) -> None:
         s.commit()
 
 
-def _app(page: str | None = None, *, pilot_id: int | None = None, as_of: date = AS_OF):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["as_of"] = as_of
-    if pilot_id is not None:
-        at.session_state["pilot_id"] = pilot_id
-    at.run(timeout=30)
-    if page is not None:
-        at.switch_page(page).run(timeout=30)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def _app(page: str | None = None, *, as_of: date = AS_OF, pilot_id: int | None = None):
+    return open_app(page, as_of=as_of, pilot_id=pilot_id)
 
 
 def _unescape(md: str) -> str:

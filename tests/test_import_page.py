@@ -5,30 +5,22 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from metrics import store
 from metrics.db import init_db, make_engine
-from metrics.settings import get_settings
+from tests.apptest_helpers import APP
+from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 IMPORT_PAGE = "dashboard/pages/import_csv.py"
 HD = "Helpdesk triage assistant"
 START = date(2012, 1, 2)  # Monday of 2012-W01
 AS_OF = date(2012, 2, 20)
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from streamlit.testing.v1 import AppTest
 
 from metrics import store
 from metrics.db import init_db, make_engine
-from metrics.settings import get_settings
+from tests.apptest_helpers import APP, open_app
+from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PILOT_PAGE = "dashboard/pages/pilot.py"
 ENTER_PAGE = "dashboard/pages/enter.py"
 IMPORT_PAGE = "dashboard/pages/import_csv.py"
@@ -35,12 +35,6 @@ AS_OF = date(2012, 2, 20)  # a Monday: the last complete week is 2012-W07 (Feb 1
 HELPDESK = "Helpdesk triage assistant"
 INVOICE = "Invoice extraction copilot"
 FRAUD = "Fraud analyst copilot"
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _use_database(monkeypatch, url: str) -> None:
@@ -130,15 +124,7 @@ def empty_db(tmp_path, monkeypatch):
 
 
 def _app(page: str | None = None, *, as_of: date = AS_OF, pilot_id: int | None = None):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["as_of"] = as_of
-    if pilot_id is not None:
-        at.session_state["pilot_id"] = pilot_id
-    at.run(timeout=30)
-    if page is not None:
-        at.switch_page(page).run(timeout=30)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app(page, as_of=as_of, pilot_id=pilot_id)
 
 
 def _unescape(md: str) -> str:

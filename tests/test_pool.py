@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import streamlit as st
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
@@ -25,10 +23,11 @@ from metrics import computations as C
 from metrics import store
 from metrics.db import make_engine
 from metrics.settings import get_settings
+from tests.apptest_helpers import APP
+from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.conftest import PG_URL, fresh_engine
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PORTFOLIO_PAGE = "dashboard/pages/portfolio.py"
 PILOT_PAGE = "dashboard/pages/pilot.py"
 ENTER_PAGE = "dashboard/pages/enter.py"
@@ -53,12 +52,6 @@ READ_PAGES = [
     (EXPORT_PAGE, "Export: go / no-go summary"),
 ]
 APP_NAME = f"pilotgate-pool-test-{os.getpid()}"
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 #: The pool that matters is PostgreSQL's (a team server); SQLite runs only where no

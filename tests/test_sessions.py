@@ -7,31 +7,24 @@ the same value end with the second refused, naming the first one's value."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from metrics import store
 from metrics.db import make_engine, session_scope
 from metrics.settings import get_settings
+from tests.apptest_helpers import APP
+from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 ENTER = "dashboard/pages/enter.py"
 PILOT = "Helpdesk triage assistant"
 START = date(2012, 1, 2)
 AS_OF = date(2012, 2, 20)  # last complete week: 2012-W07
 W6 = date(2012, 2, 6)  # 2012-W06: resolution time 72 h (version 1)
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _shared_db(engine, monkeypatch):

@@ -16,12 +16,10 @@ import json
 import math
 import re
 from datetime import date
-from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
@@ -32,10 +30,10 @@ from metrics import computations as C
 from metrics import governance as G
 from metrics.errors import PermissionDenied
 from metrics.models import AppUser, Pilot, Role
-from metrics.settings import get_settings
+from tests.apptest_helpers import APP, open_app
+from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PILOT_PAGE = "dashboard/pages/pilot.py"
 ENTER_PAGE = "dashboard/pages/enter.py"
 IMPORT_PAGE = "dashboard/pages/import_csv.py"
@@ -51,12 +49,6 @@ ACTOR = "page-tester"
 #: Streamlit's main container beside the sidebar at a 1400 px wide window, and the
 #: part of it a table with row selectors leaves for columns (measured in Chromium).
 PAGE_PX, SELECTABLE_TABLE_PX = 940, 906
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -149,16 +141,8 @@ def _role(db, role: str) -> None:
         s.commit()
 
 
-def _app(page: str | None = None, *, pilot_id: int | None = None, as_of: date = AS_OF):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["as_of"] = as_of
-    if pilot_id is not None:
-        at.session_state["pilot_id"] = pilot_id
-    at.run(timeout=30)
-    if page is not None:
-        at.switch_page(page).run(timeout=30)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def _app(page: str | None = None, *, as_of: date = AS_OF, pilot_id: int | None = None):
+    return open_app(page, as_of=as_of, pilot_id=pilot_id)
 
 
 def _unescape(md: str) -> str:
