@@ -25,6 +25,9 @@ from metrics.db import make_engine, schema_revision
 from tests.conftest import PG_SCHEMA, PG_URL, REPO, _pg_url, fresh_engine
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
+#: Tables a backup copies: the models' tables and alembic_version.
+TABLES = len(SQLModel.metadata.tables) + 1
+
 SCRIPTS = REPO / "scripts"
 PILOT = "Résolution 工单 pilot 🚀"
 PASSWORD = "pw-Sekr3t-never-print"
@@ -109,7 +112,7 @@ def test_sqlite_backup_while_a_writer_is_busy_then_restore(sqlite_db, tmp_path):
     assert run.returncode == 0, run.stderr
     out = _lines(run.stdout)
     assert out[0] == (
-        f"backed up {sqlite_db['url']} (schema revision 0002, 10 tables, "
+        f"backed up {sqlite_db['url']} (schema revision 0005, {TABLES} tables, "
         f"{sum(sqlite_db['counts'].values())} rows) to {tmp_path / 'b.db'}"
     )
     assert "measurement 8 rows" in out
@@ -118,7 +121,7 @@ def test_sqlite_backup_while_a_writer_is_busy_then_restore(sqlite_db, tmp_path):
     manifest = json.loads((tmp_path / "b.db.json").read_text())
     assert manifest["tables"] == sqlite_db["counts"]
     assert manifest["tables"]["measurement"] == 8
-    assert manifest["schema_revision"] == "0002"
+    assert manifest["schema_revision"] == "0005"
     assert manifest["backend"] == "sqlite"
     assert manifest["bytes"] == os.path.getsize(tmp_path / "b.db")
     # one self-contained file: not in WAL mode, nothing beside it, intact
@@ -138,7 +141,7 @@ def test_sqlite_backup_while_a_writer_is_busy_then_restore(sqlite_db, tmp_path):
     run = _script("restore.py", tmp_path / "b.db", "--database-url", restored_url)
     assert run.returncode == 0, run.stderr
     out = _lines(run.stdout)
-    assert out[0].startswith(f"restored {tmp_path / 'b.db'} (schema revision 0002, taken ")
+    assert out[0].startswith(f"restored {tmp_path / 'b.db'} (schema revision 0005, taken ")
     assert out[1] == f"restored into a fresh database {restored_url}"
     assert "measurement 8 rows (backup 8)" in out
     assert out[-1] == (
@@ -146,7 +149,7 @@ def test_sqlite_backup_while_a_writer_is_busy_then_restore(sqlite_db, tmp_path):
     )
     restored = make_engine(restored_url)
     try:
-        assert schema_revision(restored) == "0002"
+        assert schema_revision(restored) == "0005"
         assert _rows(restored) == _rows(engine)
         with restored.connect() as conn:
             tiny = conn.execute(sa.text("SELECT min(value) FROM measurement")).scalar()
@@ -306,7 +309,7 @@ def test_postgres_backup_restore_into_a_fresh_database(pg_db, tmp_path):
     assert ":***@" in masked
     total = sum(pg_db["counts"].values())
     assert _lines(run.stdout)[0] == (
-        f"backed up {masked} (schema revision 0002, 10 tables, {total} rows) to "
+        f"backed up {masked} (schema revision 0005, {TABLES} tables, {total} rows) to "
         f"{tmp_path / 'b.dump'}"
     )
     manifest_text = (tmp_path / "b.dump.json").read_text()
@@ -325,7 +328,7 @@ def test_postgres_backup_restore_into_a_fresh_database(pg_db, tmp_path):
     assert out[-1] == f"backup OK: 10 tables, {total} rows, every row count matches"
     restored = make_engine(pg_db["target"])
     try:
-        assert schema_revision(restored) == "0002"
+        assert schema_revision(restored) == "0005"
         assert _rows(restored) == _rows(pg_db["engine"])
         with restored.connect() as conn:
             tiny = conn.execute(sa.text("SELECT min(value) FROM measurement")).scalar()

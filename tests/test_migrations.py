@@ -41,7 +41,7 @@ def test_migrated_schema_matches_the_models(engine):
 def test_init_db_is_idempotent(engine):
     init_db(engine)
     init_db(engine)
-    assert schema_revision(engine) == head_revision() == "0002"
+    assert schema_revision(engine) == head_revision() == "0005"
 
 
 def test_processes_starting_at_once_migrate_once(engine, tmp_path):
@@ -69,7 +69,7 @@ def test_processes_starting_at_once_migrate_once(engine, tmp_path):
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
-    assert all("at schema revision 0002" in out for out, _ in outs)
+    assert all(f"at schema revision {head_revision()}" in out for out, _ in outs)
 
 
 # =========================================================================== upgrades with data
@@ -372,6 +372,9 @@ ROWS_BY_REVISION: dict[str, dict[str, list[dict]]] = {
             )
         ],
     },
+    "0003": {},
+    "0004": {},
+    "0005": {},
 }
 
 #: Columns added to an existing table by a later revision: (table, column) ->
@@ -573,8 +576,8 @@ def test_pilotgate_init_upgrades_a_0001_database(backend, tmp_path):
         run = _cli(url, "init")
         assert run.returncode == 0, run.stderr
         assert run.stdout.endswith(f"at schema revision {head_revision()}\n")
-        assert head_revision() == "0002"
-        assert schema_revision(old) == "0002"
+        assert head_revision() == "0005"
+        assert schema_revision(old) == "0005"
         _check_survived(old, data)
         run = _cli(url, "init", "--seed-if-empty")
         assert run.returncode == 0, run.stderr

@@ -22,7 +22,7 @@ def count(session: Session, model) -> int:
 
 
 def test_schema_is_at_head(engine):
-    assert schema_revision(engine) == head_revision() == "0002"
+    assert schema_revision(engine) == head_revision() == "0005"
 
 
 def test_pilot_and_metrics_round_trip(session):

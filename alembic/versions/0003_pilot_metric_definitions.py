@@ -1,0 +1,27 @@
+"""pilot and metric definitions (names, archive, definition audit)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-08 02:00:00
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+
+import metrics.models
+
+revision: str = '0003'
+down_revision: str | None = '0002'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
