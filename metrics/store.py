@@ -686,20 +686,26 @@ def write_measurements(
         # A week whose value was deleted continues its version count (version = number
         # of revisions), so a form built from the old value never matches the new row.
         prior = _revision_counts(session, to_create)
-        session.execute(
-            sa.insert(Measurement.__table__),
-            [
-                {
-                    "metric_id": int(r.metric_id),
-                    "week": r.week,
-                    "value": float(r.value),
-                    "note": r.note,
-                    "entered_by": actor,
-                    "entered_at": now,
-                    "version": prior.get((int(r.metric_id), r.week), 0) + 1,
-                }
-                for r in to_create.itertuples(index=False)
-            ],
+        metric_col = to_create[C.METRIC_ID].astype("int64").to_numpy()
+        week_col = to_create[C.WEEK].to_numpy()
+        if prior:
+            version_col = [
+                prior.get((m, w), 0) + 1 for m, w in zip(metric_col.tolist(), week_col, strict=True)
+            ]
+        else:
+            version_col = np.ones(len(to_create), dtype="int64")
+        bulk_insert(
+            session=session,
+            table=Measurement.__table__,
+            columns={
+                "metric_id": metric_col,
+                "week": week_col,
+                "value": to_create[C.VALUE].astype("float64").to_numpy(),
+                "note": to_create["note"].to_numpy(),
+                "entered_by": actor,
+                "entered_at": now,
+                "version": version_col,
+            },
         )
     if not to_update.empty:
         # Optimistic concurrency: each row is updated only if it still has the version
@@ -739,37 +745,33 @@ def write_measurements(
                 f"{changed} value(s) were changed by someone else while this write was "
                 "prepared; nothing written. Reload and try again."
             )
-    revisions = [
-        {
-            "metric_id": int(r.metric_id),
-            "week": r.week,
-            "action": RevisionAction.create.value,
-            "old_value": None,
-            "new_value": float(r.value),
-            "old_note": None,
-            "new_note": r.note,
-            "actor": actor,
-            "at": now,
-            "reason": reason,
-        }
-        for r in to_create.itertuples(index=False)
-    ] + [
-        {
-            "metric_id": int(r.metric_id),
-            "week": r.week,
-            "action": RevisionAction.update.value,
-            "old_value": float(r.old_value),
-            "new_value": float(r.value),
-            "old_note": r.old_note,
-            "new_note": r.note,
-            "actor": actor,
-            "at": now,
-            "reason": reason,
-        }
-        for r in to_update.itertuples(index=False)
-    ]
-    if revisions:
-        session.execute(sa.insert(MeasurementRevision.__table__), revisions)
+    changed = pd.concat([to_create, to_update], ignore_index=True)
+    if not changed.empty:
+        n_create = len(to_create)
+        old_value = changed["old_value"].astype("float64").to_numpy(copy=True)
+        old_value[:n_create] = np.nan
+        bulk_insert(
+            session=session,
+            table=MeasurementRevision.__table__,
+            columns={
+                "metric_id": changed[C.METRIC_ID].astype("int64").to_numpy(),
+                "week": changed[C.WEEK].to_numpy(),
+                "action": np.array(
+                    [RevisionAction.create.value] * n_create
+                    + [RevisionAction.update.value] * len(to_update),
+                    dtype=object,
+                ),
+                "old_value": old_value,
+                "new_value": changed[C.VALUE].astype("float64").to_numpy(),
+                "old_note": np.where(
+                    np.arange(len(changed)) < n_create, None, changed["old_note"].to_numpy()
+                ),
+                "new_note": changed["note"].to_numpy(),
+                "actor": actor,
+                "at": now,
+                "reason": reason,
+            },
+        )
         touched = sorted({int(x) for x in merged.loc[~same, C.METRIC_ID]})
         session.execute(
             sa.update(Pilot)
@@ -778,6 +780,104 @@ def write_measurements(
         )
     session.flush()
     return WriteCounts(len(to_create), len(to_update), int(same.sum()))
+
+
+#: SQLite's storage formats for DATE and DATETIME, as SQLAlchemy's SQLite dialect writes
+#: them (so rows written in bulk read back exactly like rows written through the ORM).
+_SQLITE_DATE = "%Y-%m-%d"
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _column_for_driver(values, dialect: str, n: int):
+    """One column as the driver wants it, converted once per column (not per row):
+    a scalar becomes a repeated value; NaN becomes None (NULL, never a number); dates
+    and UTC timestamps become SQLite's text form there."""
+    from itertools import repeat
+
+    if isinstance(values, datetime):
+        if values.tzinfo is None:
+            raise ValueError("naive datetime refused: timestamps must be timezone-aware")
+        utc = values.astimezone(UTC)
+        return repeat(
+            utc.replace(tzinfo=None).strftime(_SQLITE_DATETIME) if dialect == "sqlite" else utc, n
+        )
+    if values is None or isinstance(values, str | int | float):
+        return repeat(values, n)
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        out = arr.astype(object)
+        out[np.isnan(arr)] = None
+        return out.tolist()
+    if arr.dtype.kind in "iu":
+        return arr.tolist()
+    items = arr.tolist()
+    if dialect == "sqlite" and items and isinstance(items[0], date):
+        return [d.strftime(_SQLITE_DATE) if d is not None else None for d in items]
+    return items
+
+
+def bulk_insert(*, session: Session, table: sa.Table, columns: dict[str, object]) -> int:
+    """Insert many rows into ``table`` through the driver's own bulk path, inside the
+    session's transaction: sqlite3 ``executemany`` on SQLite, ``COPY ... FROM STDIN``
+    on PostgreSQL (psycopg), SQLAlchemy's executemany elsewhere.
+
+    Written here rather than with ``session.execute(insert(table), [dicts])`` because
+    that path converts every value of every row through the column types (a constant
+    timestamp converted once per row) and needs one parameter dict per row: at 832,000
+    values that was most of an import's time (issue 13). Values are converted once per
+    column instead; the caller has validated them (finite floats, Mondays, short text).
+
+    Args:
+        columns: column name -> a 1-D array/list of values (all the same length) or a
+            scalar repeated on every row. Dates are ``datetime.date``; timestamps must be
+            timezone-aware; NaN in a float column is stored as NULL.
+
+    Returns:
+        The number of rows inserted.
+    """
+    lengths = {len(v) for v in columns.values() if not _is_scalar(v)}
+    if len(lengths) != 1:
+        raise ValueError(f"bulk_insert needs at least one array column of one length: {lengths}")
+    n = lengths.pop()
+    if n == 0:
+        return 0
+    conn = session.connection()
+    dialect = conn.dialect.name
+    names = list(columns)
+    if dialect not in ("sqlite", "postgresql"):
+        rows = [dict(zip(names, r, strict=True)) for r in _rows(columns, names, n, dialect)]
+        conn.execute(sa.insert(table), rows)
+        return n
+    raw = conn.connection.driver_connection
+    quoted = ", ".join(f'"{c}"' for c in names)
+    if dialect == "sqlite":
+        marks = ", ".join("?" for _ in names)
+        statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'
+    else:
+        statement = f'COPY "{table.name}" ({quoted}) FROM STDIN'
+    try:
+        if dialect == "sqlite":
+            raw.executemany(statement, _rows(columns, names, n, dialect))
+        else:
+            with raw.cursor() as cur, cur.copy(statement) as copy:
+                for row in _rows(columns, names, n, dialect):
+                    copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # The driver's own error, wrapped as SQLAlchemy wraps it on its own paths
+        # (IntegrityError, OperationalError, ...), so callers handle one family.
+        raise sa.exc.DBAPIError.instance(
+            statement, None, exc, conn.dialect.loaded_dbapi.Error
+        ) from exc
+    return n
+
+
+def _is_scalar(v) -> bool:
+    return v is None or isinstance(v, str | int | float | datetime)
+
+
+def _rows(columns: dict[str, object], names: list[str], n: int, dialect: str):
+    """Row tuples for :func:`bulk_insert` (one iterator over converted columns)."""
+    return zip(*(_column_for_driver(columns[c], dialect, n) for c in names), strict=False)
 
 
 def _revision_counts(session: Session, rows: pd.DataFrame) -> dict[tuple[int, date], int]:

@@ -470,9 +470,9 @@ def test_a_save_while_an_import_is_writing_is_refused_with_the_imported_value(en
     her save waits for it, then is refused naming the imported value; all 600 imported."""
     mid, week = seeded_import_case(engine)
     out: dict = {}
-    with Pause(
-        engine, thread="import", prefix="INSERT INTO measurementrevision", when="after"
-    ) as pause:
+    # The measurements and revisions go in through the driver's bulk path (no
+    # SQLAlchemy statement event); the pilot's updated_at is the statement after them.
+    with Pause(engine, thread="import", prefix="UPDATE pilot", when="before") as pause:
         t = start_import(engine, out)
         assert pause.reached.wait(60)
         single: dict = {}

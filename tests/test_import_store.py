@@ -593,3 +593,54 @@ def test_a_file_without_notes_keeps_the_stored_notes(session, helpdesk, text, up
     assert rep.ok, [e.reason for e in rep.errors]
     got = stored(session).iloc[0]
     assert (rep.created, rep.updated, rep.unchanged, got["value"], got["note"]) == expected
+
+
+def test_bulk_written_rows_read_back_like_orm_rows(session, helpdesk):
+    """Measurements and revisions go in through the driver's bulk path (executemany /
+    COPY): read through the ORM they have the same types and values as rows written
+    one at a time: a date week, an aware UTC timestamp, NULL (never NaN) old values."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from metrics.models import Measurement, MeasurementRevision
+
+    mid = helpdesk["resolution_time"]
+    before = datetime.now(UTC)
+    rows = pd.DataFrame(
+        {
+            "metric_id": [mid, mid],
+            "week": [date(2026, 1, 5), date(2026, 1, 12)],
+            "value": [61.2, 0.0000012],
+            "note": ['Zoë\'s = note, "quoted"\ttab', ""],
+        }
+    )
+    counts = store.write_measurements(session=session, actor="Zoë", rows=rows, reason="bulk")
+    session.commit()
+    assert counts == store.WriteCounts(created=2)
+    got = session.exec(select(Measurement).order_by(Measurement.week)).all()
+    assert [(m.week, m.value, m.note, m.version, m.entered_by) for m in got] == [
+        (date(2026, 1, 5), 61.2, 'Zoë\'s = note, "quoted"\ttab', 1, "Zoë"),
+        (date(2026, 1, 12), 0.0000012, "", 1, "Zoë"),
+    ]
+    assert all(m.entered_at.tzinfo is not None and m.entered_at >= before for m in got)
+    revs = session.exec(select(MeasurementRevision).order_by(MeasurementRevision.week)).all()
+    assert [
+        (r.week, r.action, r.old_value, r.new_value, r.old_note, r.new_note, r.reason) for r in revs
+    ] == [
+        (date(2026, 1, 5), "create", None, 61.2, None, 'Zoë\'s = note, "quoted"\ttab', "bulk"),
+        (date(2026, 1, 12), "create", None, 0.0000012, None, "", "bulk"),
+    ]
+    assert revs[0].at == got[0].entered_at
+    # an update through the same path keeps the old value and note on its revision
+    rows2 = rows.assign(value=[62.5, 0.0000012])
+    counts = store.write_measurements(session=session, actor="Ana", rows=rows2, reason="fix")
+    session.commit()
+    assert counts == store.WriteCounts(updated=1, unchanged=1)
+    last = session.exec(select(MeasurementRevision).order_by(MeasurementRevision.id)).all()[-1]
+    assert (last.action, last.old_value, last.new_value, last.actor) == (
+        "update",
+        61.2,
+        62.5,
+        "Ana",
+    )
