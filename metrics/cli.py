@@ -391,12 +391,60 @@ def derive(
     _write_output(csvio.to_csv_text(frame), output)
 
 
+def _serve_refusal(address: str) -> str | None:
+    """Why ``pilotgate serve`` must not start (one line), or None: the listen rule of
+    :mod:`metrics.exposure`, and in oidc mode the sign-in cookie secret of the
+    secrets file(s) Streamlit will read (``secrets.files``)."""
+    from metrics.exposure import cookie_secret_problem, example_placeholders, listen_refusal
+
+    settings = get_settings()
+    refusal = listen_refusal(
+        address,
+        door="dashboard",
+        auth_mode=settings.auth_mode,
+        trusted_proxy=settings.trusted_proxy,
+    )
+    if refusal is not None or settings.auth_mode != "oidc":
+        return refusal
+    from streamlit import config as st_config
+    from streamlit.runtime.secrets import secrets_singleton
+
+    files = [str(f) for f in st_config.get_option("secrets.files") or []]
+    existing = [f for f in files if Path(f).exists()]
+    try:
+        secrets_singleton.load_if_toml_exists()
+        secret = secrets_singleton.get("auth", {}).get("cookie_secret")
+    except Exception as exc:  # a malformed secrets.toml
+        return f"cannot read {' or '.join(existing or files)}: {' '.join(str(exc).split())}"
+    return cookie_secret_problem(
+        secret,
+        file=" or ".join(existing or files[-1:] or [".streamlit/secrets.toml"]),
+        placeholders=example_placeholders(),
+    )
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8501,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Address to listen on (default PILOTGATE_SERVER_ADDRESS or 127.0.0.1: this "
+            "machine only). Another address is refused in auth mode none, and in proxy mode "
+            "without PILOTGATE_TRUSTED_PROXY (docs/auth.md).",
+            show_default=False,
+        ),
+    ] = None,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
 ) -> None:
-    """Run the dashboard (Streamlit) on http://localhost:PORT."""
+    """Run the dashboard (Streamlit) on http://127.0.0.1:PORT (this machine only)."""
+    address = (address if address is not None else get_settings().server_address).strip()
+    if not address:
+        _fail("--address is empty: give an address such as 127.0.0.1", code=2)
+    refusal = _serve_refusal(address)
+    if refusal is not None:
+        _fail(refusal, code=2)
     env = dict(os.environ)
     if _state["database_url"]:
         env["PILOTGATE_DATABASE_URL"] = _state["database_url"]
@@ -406,6 +454,8 @@ def serve(
         "streamlit",
         "run",
         str(REPO_ROOT / "streamlit_app.py"),
+        "--server.address",
+        address,
         "--server.port",
         str(port),
         "--server.headless",
@@ -491,9 +541,11 @@ def main() -> None:
 
         typer.echo(f"error: configuration: {validation_message(exc)}", err=True)
         raise SystemExit(2) from None
-    except sa.exc.OperationalError as exc:  # locked / unreachable mid-command
-        reason = " ".join(str(exc.orig).split())
-        typer.echo(f"error: database error, nothing written; try again ({reason})", err=True)
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:  # read-only, full, locked
+        from metrics.db import failure_reason
+
+        reason = failure_reason(exc, _state["database_url"] or get_settings().database_url)
+        typer.echo(f"error: nothing written: {reason}", err=True)
         raise SystemExit(2) from None
 
 

@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -51,7 +52,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from metrics.db import safe_url
+from metrics.db import safe_url, scrub
 from metrics.settings import get_settings
 
 MANIFEST_FORMAT = "pilotgate-backup 1"
@@ -162,7 +163,7 @@ def _url(url: str | None) -> sa.URL:
     text = url or get_settings().database_url
     try:
         return sa.make_url(text)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
         raise BackupError(f"cannot parse database URL {safe_url(text)}") from None
 
 
@@ -366,8 +367,7 @@ def _pg_env(url: sa.URL) -> dict[str, str]:
 
 
 def _scrub(text: str, url: sa.URL) -> str:
-    password = url.password
-    return text.replace(str(password), "***") if password else text
+    return scrub(text, url)
 
 
 def _tool(name: str) -> str:
@@ -389,7 +389,10 @@ def _run_tool(cmd: list[str], url: sa.URL, what: str) -> str:
 
 
 def _pg_engine(url: sa.URL) -> sa.Engine:
-    return sa.create_engine(url, poolclass=sa.NullPool)
+    connect_args = {}
+    if "connect_timeout" not in url.query:  # a host that never answers must not hang
+        connect_args["connect_timeout"] = max(1, math.ceil(get_settings().connect_timeout_s))
+    return sa.create_engine(url, poolclass=sa.NullPool, connect_args=connect_args)
 
 
 def _pg_error(url: sa.URL, exc: sa.exc.DBAPIError) -> BackupError:

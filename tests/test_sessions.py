@@ -211,7 +211,8 @@ def test_a_save_while_the_database_is_busy_says_try_again(sqlite_shared, monkeyp
         lock.close()
         other.dispose()
     assert [e.value for e in a.error] == [
-        "Not saved: the database is busy or unreachable. Try again in a moment."
+        "Not saved: the database is busy (another write holds the lock): try again in a "
+        "moment (database is locked)."
     ]
     assert stored(shared) == (72.0, 1, "seed")
     save(a, shared, "alice")  # the lock is gone: the same form saves
