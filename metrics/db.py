@@ -312,6 +312,27 @@ def schema_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def lock_for_write(session: Session) -> None:
+    """Take the database's write lock now, before the reads that decide a write.
+
+    SQLite ignores ``SELECT ... FOR UPDATE`` and Python's sqlite3 starts its
+    transaction only at the first write, so a check read before it can be stale by
+    the time the write lands (two admins demoting each other would both pass the
+    "not the last admin" check). Here: ``BEGIN IMMEDIATE`` when no transaction is open,
+    else a write that changes nothing (which takes the same lock inside the open
+    transaction); other writers wait up to ``sqlite_busy_timeout_ms``. PostgreSQL: no-op;
+    callers lock the rows they read with ``FOR UPDATE``.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("UPDATE app_user SET role = role WHERE 0")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One session for one action: commits on success, rolls back on any error."""
