@@ -406,16 +406,24 @@ def _serve_refusal(address: str) -> str | None:
     )
     if refusal is not None or settings.auth_mode != "oidc":
         return refusal
-    from streamlit import config as st_config
-    from streamlit.runtime.secrets import secrets_singleton
+    import tomllib
 
-    files = [str(f) for f in st_config.get_option("secrets.files") or []]
-    existing = [f for f in files if Path(f).exists()]
-    try:
-        secrets_singleton.load_if_toml_exists()
-        secret = secrets_singleton.get("auth", {}).get("cookie_secret")
-    except Exception as exc:  # a malformed secrets.toml
-        return f"cannot read {' or '.join(existing or files)}: {' '.join(str(exc).split())}"
+    from streamlit import config as st_config
+
+    # The files `streamlit run` will read (~/.streamlit, ./.streamlit, then the app's
+    # own folder; later ones win), read now: the dashboard checks again when it runs.
+    files = [str(f) for f in st_config.get_config_files("secrets.toml")]
+    beside_app = str(REPO_ROOT / ".streamlit" / "secrets.toml")
+    if beside_app not in files:
+        files.append(beside_app)
+    existing = [f for f in files if Path(f).is_file()]
+    secret = None
+    for name in existing:
+        try:
+            data = tomllib.loads(Path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"cannot read {name}: {' '.join(str(exc).split())}"
+        secret = data.get("auth", {}).get("cookie_secret", secret)
     return cookie_secret_problem(
         secret,
         file=" or ".join(existing or files[-1:] or [".streamlit/secrets.toml"]),

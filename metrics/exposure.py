@@ -95,13 +95,14 @@ _BASE64 = frozenset(string.ascii_letters + string.digits + "+/=-_")
 
 
 def secret_entropy_bits(secret: str) -> float:
-    """A conservative estimate of the entropy of ``secret``, in bits.
+    """An estimate of the entropy of ``secret``, in bits, as if it were random.
 
-    Each character counts log2 of the smallest alphabet it is drawn from (hex 16,
-    base64 64, printable ASCII 95), but never more than log2 of the number of distinct
-    characters the secret actually uses, so ``"a" * 64`` counts 0 bits and
-    ``secrets.token_hex(32)`` (64 hex characters) 256. Own code, not a library: the
-    password-strength libraries judge human passwords, not random tokens.
+    Each character counts log2 of the smallest alphabet holding all of them (hex 16,
+    base64 64, printable ASCII 95), so ``secrets.token_hex(32)`` (64 hex characters)
+    counts 256 bits and ``secrets.token_urlsafe(32)`` 258. A string of fewer than 8
+    distinct characters (``"a" * 64``, ``"abab..."``) counts only log2 of that number
+    per character. Own code, not a library: password-strength libraries judge words
+    people choose, not random tokens.
     """
     if not secret:
         return 0.0
@@ -112,8 +113,9 @@ def secret_entropy_bits(secret: str) -> float:
         alphabet = 64
     else:
         alphabet = 95
-    per_char = min(math.log2(alphabet), math.log2(len(chars)) if len(chars) > 1 else 0.0)
-    return len(secret) * per_char
+    if len(chars) < 8:
+        alphabet = len(chars)
+    return len(secret) * math.log2(alphabet) if alphabet > 1 else 0.0
 
 
 def example_placeholders() -> frozenset[str]:
