@@ -146,23 +146,18 @@ def failure_reason(exc: BaseException, url: str | sa.URL | None = None) -> str:
     return f"{cause} ({detail})" if detail else cause
 
 
-def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -> Engine:
-    """Create an engine for ``url`` (default: ``Settings.database_url``).
-
-    SQLite: WAL journal, ``busy_timeout`` (ms), ``foreign_keys=ON``, usable from several
-    threads (Streamlit runs each session in its own thread). PostgreSQL: a pool of
-    ``Settings.pool_size`` (5) plus ``max_overflow`` (10), waiting at most
-    ``pool_timeout_s`` (30 s) for a connection, pre-ping, recycled after 30 minutes.
+def parse_url(url: str | sa.URL) -> sa.URL:
+    """``url`` parsed by SQLAlchemy, refusing what it would read wrongly.
 
     Raises:
-        DatabaseError: the URL cannot be parsed, names an unknown driver, or (SQLite)
-            names a file in a folder that does not exist.
+        DatabaseError: the URL does not parse, its port is not a number from 1 to 65535,
+            or its host holds ``@``, ``/`` or ``?`` (a password with an unencoded ``@``:
+            ``user:p@ss@host`` reads as password ``p`` and host ``ss@host``, and the
+            driver's messages would then show part of the password). The message shows
+            the URL only through :func:`safe_url`.
     """
-    settings = get_settings()
-    url = url or settings.database_url
-    timeout = settings.sqlite_busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms
     try:
-        parsed = sa.make_url(url)
+        parsed = url if isinstance(url, sa.URL) else sa.make_url(url)
     except sa.exc.ArgumentError:
         raise DatabaseError(
             f"cannot parse database URL {safe_url(url)}: expected "
@@ -184,6 +179,25 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
         raise DatabaseError(
             f"cannot use database URL {safe_url(url)}: port {parsed.port} is not from 1 to 65535"
         )
+    return parsed
+
+
+def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -> Engine:
+    """Create an engine for ``url`` (default: ``Settings.database_url``).
+
+    SQLite: WAL journal, ``busy_timeout`` (ms), ``foreign_keys=ON``, usable from several
+    threads (Streamlit runs each session in its own thread). PostgreSQL: a pool of
+    ``Settings.pool_size`` (5) plus ``max_overflow`` (10), waiting at most
+    ``pool_timeout_s`` (30 s) for a connection, pre-ping, recycled after 30 minutes.
+
+    Raises:
+        DatabaseError: the URL cannot be parsed, names an unknown driver, or (SQLite)
+            names a file in a folder that does not exist.
+    """
+    settings = get_settings()
+    url = url or settings.database_url
+    timeout = settings.sqlite_busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).expanduser().parent
@@ -269,6 +283,9 @@ def init_db(engine: Engine, *, revision: str = "head") -> None:
                     conn.commit()
     except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
         reason = scrub(" ".join(str(exc.orig).split()), engine.url)
+        if "timeout expired" in reason:
+            seconds = max(1, math.ceil(get_settings().connect_timeout_s))
+            reason += f" (no answer within {seconds} s; PILOTGATE_CONNECT_TIMEOUT_S)"
         raise DatabaseError(f"cannot open database {safe_url(engine.url)}: {reason}") from None
     except OSError as exc:  # e.g. the migrate lock file in a read-only folder
         where = f" {exc.filename}" if exc.filename else ""

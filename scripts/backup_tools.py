@@ -52,7 +52,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from metrics.db import safe_url, scrub
+from metrics.db import DatabaseError, parse_url, safe_url, scrub
 from metrics.settings import get_settings
 
 MANIFEST_FORMAT = "pilotgate-backup 1"
@@ -162,9 +162,9 @@ def _file_digest(path: Path) -> tuple[int, str]:
 def _url(url: str | None) -> sa.URL:
     text = url or get_settings().database_url
     try:
-        return sa.make_url(text)
-    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
-        raise BackupError(f"cannot parse database URL {safe_url(text)}") from None
+        return parse_url(text)
+    except DatabaseError as exc:  # unparseable, a bad port, an unencoded @ in the password
+        raise BackupError(str(exc)) from None
 
 
 def _backend(url: sa.URL) -> str:

@@ -29,7 +29,7 @@ from metrics.models import AppUser
 from metrics.settings import get_settings
 from tests.factories import make_user
 
-# =========================================================================== item 2: the last admin
+# ============================================================ item 2: the last admin
 
 
 def _widen_the_race(engine: sa.Engine, pause_s: float = 0.15) -> None:
@@ -145,7 +145,7 @@ def _settings_reset():
     get_settings.cache_clear()
 
 
-# =========================================================================== item 1: listening
+# ============================================================ item 1: listening
 
 STRONG_SECRET = "3f9a0c7e5b1d8f2a6c4e0b9d7f3a1c5e8b2d6f0a4c9e7b1d3f5a8c0e2b4d6f9a"
 
@@ -313,7 +313,7 @@ def test_dashboard_on_loopback_serves(app_env):
     assert "Signed in as local" in at.sidebar.caption[0].value
 
 
-# =========================================================================== item 6: cookie secret
+# ============================================================ item 6: cookie secret
 
 OIDC_SECRETS = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -430,3 +430,410 @@ def test_dashboard_in_oidc_mode_with_a_strong_secret_offers_log_in(app_env, monk
     )
     assert not at.error
     assert [b.label for b in at.button] == ["Log in"]
+
+
+# ============================================================ item 3: secrets in messages
+
+#: Every piece of every secret below; none may appear in any output.
+SECRET_PARTS = ("Qz9pass", "Qz9left", "Qz9right", "Qz9query", "Qz9ssl", "Qz9colon")
+
+
+def _url_variants(host: str = "127.0.0.1", port: int = 1) -> dict[str, str]:
+    """Database URLs carrying secrets in every way a person writes them; ``port`` 1
+    refuses connections at once."""
+    base = f"postgresql+psycopg://pilot:Qz9pass@{host}:{port}/pilotgate"
+    return {
+        "password": base,
+        "query-password": f"postgresql+psycopg://pilot@{host}:{port}/pilotgate?password=Qz9query",
+        "sslpassword": f"{base}?sslmode=require&sslpassword=Qz9ssl&password=Qz9query",
+        "unencoded-at": f"postgresql+psycopg://pilot:Qz9left@Qz9right@{host}:{port}/pilotgate",
+        "at-and-colon": f"postgresql+psycopg://pilot:Qz9left@Qz9colon:x@{host}:{port}/pilotgate",
+        "bad-port": f"postgresql+psycopg://pilot:Qz9pass@{host}:port{port}/pilotgate",
+        "sqlite-query": "sqlite:///{tmp}/x.db?password=Qz9query",
+    }
+
+
+def _assert_no_secret(text: str) -> None:
+    for part in SECRET_PARTS:
+        assert part not in text, text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u:Qz9pass@h:5432/d", "postgresql+psycopg://u:***@h:5432/d"),
+        (
+            "postgresql+psycopg://u@h/d?password=Qz9query&sslmode=require",
+            "postgresql+psycopg://u@h/d?password=***&sslmode=require",
+        ),
+        ("postgresql+psycopg://u:Qz9left@Qz9right@h/d", "postgresql+psycopg://u:***@h/d"),
+        ("postgresql+psycopg://u:Qz9left@Qz9right/x@h/d", "postgresql+psycopg://u:***@h/d"),
+        ("postgresql+psycopg://u:Qz9pass@h:port/d", "postgresql+psycopg://u:***@h:port/d"),
+        (
+            "postgresql://u@h/d?passfile=/Qz9pass/.pgpass&sslpassword=Qz9ssl&Qz9left",
+            "postgresql://u@h/d?passfile=***&sslpassword=***",
+        ),
+        ("sqlite:////data/pilotgate.db", "sqlite:////data/pilotgate.db"),
+        ("not a url Qz9pass", "<unparseable database URL>"),
+    ],
+)
+def test_safe_url_shapes(url, shown):
+    from metrics.db import safe_url
+
+    assert safe_url(url) == shown
+    assert safe_url(sa.make_url("postgresql+psycopg://u@h/d?password=x")) == (
+        "postgresql+psycopg://u@h/d?password=***"
+    )
+
+
+@pytest.mark.parametrize("variant", list(_url_variants()))
+def test_cli_init_never_prints_a_secret(cli, tmp_path, variant):
+    url = _url_variants()[variant].replace("{tmp}", str(tmp_path))
+    code, out, err, _ = cli("--database-url", url, "init")
+    _assert_no_secret(out + err)
+    assert "Traceback" not in err
+    if variant == "sqlite-query":
+        assert code == 0
+        assert out.startswith(f"database sqlite:///{tmp_path}/x.db?password=*** at schema")
+    else:
+        assert code == 2 and len(err.splitlines()) == 1, err
+        assert "pilot:***@127.0.0.1" in err or "pilot@127.0.0.1" in err
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("PILOTGATE_TEST_POSTGRES_URL"), reason="PG")
+def test_cli_init_on_postgresql_masks_a_query_password(cli):
+    """The line `pilotgate init` prints on every start."""
+    import os
+
+    url = sa.make_url(os.environ["PILOTGATE_TEST_POSTGRES_URL"])
+    schema = f"pilotgate_doors_{os.getpid()}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    try:
+        with_secret = url.update_query_dict(
+            {"options": f"-csearch_path={schema}", "password": "Qz9query"}
+        ).render_as_string(hide_password=False)
+        code, out, err, _ = cli("--database-url", with_secret, "init")
+        assert code == 0, err
+        assert "password=***" in out and "at schema revision 0005" in out
+        _assert_no_secret(out + err)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def a_backup(tmp_path):
+    """A real SQLite backup (file and manifest) to restore and check."""
+    from scripts.backup_tools import backup
+
+    src = tmp_path / "src.db"
+    engine = make_engine(f"sqlite:///{src}")
+    from metrics.db import init_db
+
+    init_db(engine)
+    engine.dispose()
+    path, _ = backup(f"sqlite:///{src}", tmp_path / "src-backup.db")
+    return path
+
+
+@pytest.mark.parametrize("variant", list(_url_variants()))
+@pytest.mark.parametrize("script", ["backup", "restore", "check"])
+def test_backup_scripts_never_print_a_secret(tmp_path, capsys, a_backup, variant, script):
+    from scripts import backup_tools
+
+    url = _url_variants()[variant].replace("{tmp}", str(tmp_path))
+    if script == "backup":
+        code = backup_tools.main_backup(["--database-url", url, str(tmp_path / "out.dump")])
+    elif script == "restore":
+        code = backup_tools.main_restore([str(a_backup), "--database-url", url])
+    else:
+        code = backup_tools.main_check([str(a_backup), "--into", url])
+    out, err = capsys.readouterr()
+    _assert_no_secret(out + err)
+    assert "Traceback" not in err
+    if variant != "sqlite-query":
+        assert code == 1 and len(err.splitlines()) == 1, (out, err)
+
+
+@pytest.mark.parametrize("variant", [v for v in _url_variants() if v != "sqlite-query"])
+def test_dashboard_database_error_never_shows_a_secret(app_env, monkeypatch, variant):
+    monkeypatch.setenv("PILOTGATE_DATABASE_URL", _url_variants()[variant])
+    get_settings.cache_clear()
+    at = _run_app()
+    assert len(at.error) == 1
+    text = at.error[0].value
+    assert text.startswith("The database cannot be opened: cannot ")
+    _assert_no_secret(text)
+
+
+def test_scrub_removes_password_and_secret_parameters():
+    from metrics.db import scrub
+
+    url = "postgresql+psycopg://u:Qz9pass@h/d?sslpassword=Qz9ssl"
+    assert scrub("auth failed for Qz9pass and Qz9ssl", url) == "auth failed for *** and ***"
+
+
+# ============================================================ item 8 (part): one line
+
+
+def test_init_with_a_bad_port_is_one_line(cli):
+    code, _, err, _ = cli("--database-url", "postgresql+psycopg://u@db.internal:54x2/d", "init")
+    assert code == 2
+    assert err == (
+        "error: cannot parse database URL postgresql+psycopg://u@db.internal:54x2/d: the port "
+        "is not a number (a password with @, :, / or ? must be percent-encoded, e.g. @ as %40)\n"
+    )
+
+
+def test_init_with_a_port_out_of_range_is_one_line(cli):
+    code, _, err, _ = cli("--database-url", "postgresql+psycopg://u@db.internal:99999/d", "init")
+    assert code == 2
+    assert err == (
+        "error: cannot use database URL postgresql+psycopg://u@db.internal:99999/d: port "
+        "99999 is not from 1 to 65535\n"
+    )
+
+
+def test_dashboard_with_a_bad_port_is_one_line(app_env, monkeypatch):
+    monkeypatch.setenv("PILOTGATE_DATABASE_URL", "postgresql+psycopg://u:pw@h:54x2/d")
+    get_settings.cache_clear()
+    at = _run_app()
+    assert [e.value for e in at.error] == [
+        "The database cannot be opened: cannot parse database URL "
+        "postgresql+psycopg://u:***@h:54x2/d: the port is not a number (a password with @, "
+        ":, / or ? must be percent-encoded, e.g. @ as %40)"
+    ]
+
+
+def _read_only_folder(tmp_path):
+    """A folder nobody may write to: /sys (read-only for everyone, root included), or
+    a chmod 555 folder when not running as root."""
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    from pathlib import Path
+
+    if not Path("/sys").is_dir() or (os.access("/sys", os.W_OK) and Path("/sys/x").exists()):
+        pytest.skip("no read-only folder available")
+    return Path("/sys")
+
+
+def test_init_in_a_read_only_folder_is_one_line(cli, tmp_path):
+    folder = _read_only_folder(tmp_path)
+    code, _, err, _ = cli("--database-url", f"sqlite:///{folder}/pilotgate.db", "init")
+    assert code == 2
+    assert err.startswith(
+        f"error: cannot open database sqlite:///{folder}/pilotgate.db: cannot write "
+        f"{folder}/pilotgate.db.migrate-lock: "
+    )
+    assert err.endswith("(the database's folder must be writable)\n")
+    assert len(err.splitlines()) == 1
+
+
+def test_dashboard_in_a_read_only_folder_is_one_line(app_env, monkeypatch, tmp_path):
+    folder = _read_only_folder(tmp_path)
+    monkeypatch.setenv("PILOTGATE_DATABASE_URL", f"sqlite:///{folder}/pilotgate.db")
+    get_settings.cache_clear()
+    at = _run_app()
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith(
+        f"The database cannot be opened: cannot open database sqlite:///{folder}/pilotgate.db: "
+        f"cannot write {folder}/pilotgate.db.migrate-lock"
+    )
+
+
+# ============================================================ item 9: the real cause
+
+
+def _sqlite_error(message: str) -> sa.exc.OperationalError:
+    import sqlite3
+
+    return sa.exc.OperationalError("INSERT ...", {}, sqlite3.OperationalError(message))
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (_sqlite_error("attempt to write a readonly database"), "the database is read-only"),
+        (_sqlite_error("database or disk is full"), "the disk holding the database is full"),
+        (_sqlite_error("database is locked"), "the database is busy"),
+        (OSError(28, "No space left on device"), "the disk holding the database is full"),
+        (OSError(30, "Read-only file system"), "the database is read-only"),
+        (OSError(13, "Permission denied"), "the database is read-only"),
+        (_sqlite_error("unable to open database file"), "the database file cannot be opened"),
+    ],
+)
+def test_failure_reason_names_the_cause(exc, cause):
+    from metrics.db import failure_reason
+
+    text = failure_reason(exc, "sqlite:///x.db")
+    assert text.startswith(cause)
+    if "busy" not in cause:
+        assert "busy" not in text and "try again in a moment" not in text
+
+
+def test_failure_reason_knows_postgresql_disk_full():
+    from metrics.db import failure_reason
+
+    class DiskFull(Exception):
+        sqlstate = "53100"
+
+    exc = sa.exc.OperationalError("INSERT", {}, DiskFull("could not extend file"))
+    assert failure_reason(exc, "postgresql://u@h/d").startswith(
+        "the disk holding the database is full: free space, then try again (could not extend"
+    )
+
+
+def _make_read_only(engine: sa.Engine):
+    """Every connection ``engine`` hands out refuses writes as a read-only database
+    does (SQLite ``query_only``; PostgreSQL read-only transactions)."""
+    if engine.dialect.name == "sqlite":
+        sql = "PRAGMA query_only = ON"
+    else:
+        sql = "SET default_transaction_read_only = on"
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ro(dbapi_conn, record, proxy):
+        cur = dbapi_conn.cursor()
+        cur.execute(sql)
+        cur.close()
+        if engine.dialect.name != "sqlite":
+            dbapi_conn.commit()
+
+    engine.dispose()  # new connections from now on
+
+
+def _a_pilot_file(weeks: int = 3) -> str:
+    from datetime import date, timedelta
+
+    return "pilot,metric,week,value\n" + "".join(
+        f"Helpdesk triage assistant,resolution_time,{date(2010, 1, 4) + timedelta(weeks=i)},5\n"
+        for i in range(weeks)
+    )
+
+
+def test_import_into_a_read_only_database_says_read_only(engine):
+    from metrics import csvio
+    from metrics.db import session_scope
+    from tests.factories import make_pilot
+
+    with session_scope(engine) as s:
+        make_pilot(s)
+    _make_read_only(engine)
+    with session_scope(engine) as s:
+        report = csvio.import_measurements(session=s, actor="t", data=_a_pilot_file(), source="a")
+    assert len(report.errors) == 1
+    reason = report.errors[0].reason
+    assert reason.startswith(
+        "nothing written: the database is read-only: make its file and folder writable ("
+    )
+    assert "busy" not in reason
+
+
+def test_import_onto_a_full_disk_says_disk_full(sqlite_engine):
+    from metrics import csvio
+    from metrics.db import session_scope
+    from tests.factories import make_pilot
+
+    with session_scope(sqlite_engine) as s:
+        make_pilot(s)
+
+    @sa.event.listens_for(sqlite_engine, "checkout")
+    def _full(dbapi_conn, record, proxy):  # the file may not grow by a single page
+        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    sqlite_engine.dispose()
+    with session_scope(sqlite_engine) as s:
+        report = csvio.import_measurements(
+            session=s, actor="t", data=_a_pilot_file(400), source="a"
+        )
+    assert [e.reason for e in report.errors] == [
+        "nothing written: the disk holding the database is full: free space, then try again "
+        "(database or disk is full)"
+    ]
+
+
+def test_cli_write_to_a_read_only_database_says_read_only(cli, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'doors.db'}"
+    assert cli("--database-url", url, "init")[0] == 0
+
+    @sa.event.listens_for(sa.engine.Engine, "connect")
+    def _ro(dbapi_conn, record):
+        dbapi_conn.execute("PRAGMA query_only = ON")
+
+    try:
+        code, _, err, _ = cli("--database-url", url, "users", "add", "ada", "--role", "admin")
+    finally:
+        sa.event.remove(sa.engine.Engine, "connect", _ro)
+    assert code == 2
+    assert err == (
+        "error: nothing written: the database is read-only: make its file and folder "
+        "writable (attempt to write a readonly database)\n"
+    )
+
+
+# ============================================================ item 11: connect timeout
+
+
+def test_init_against_a_host_that_never_answers_fails_in_bounded_time(tmp_path):
+    """A socket that accepts TCP connections (the kernel's backlog) and never replies.
+    The subprocess timeout guards against a hang; no speed is asserted."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        env = dict(os.environ, PILOTGATE_CONNECT_TIMEOUT_S="1")
+        url = f"postgresql+psycopg://pilot:Qz9pass@127.0.0.1:{port}/pilotgate"
+        proc = subprocess.run(
+            [sys.executable, "-m", "metrics.cli", "--database-url", url, "init"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        silent.close()
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"error: cannot open database postgresql+psycopg://pilot:***@127.0.0.1:{port}/pilotgate: "
+        "connection timeout expired (no answer within 1 s; PILOTGATE_CONNECT_TIMEOUT_S)\n"
+    )
+
+
+def test_connect_timeout_reaches_the_driver(monkeypatch):
+    """The setting becomes libpq's connect_timeout (whole seconds, rounded up), unless
+    the URL names its own."""
+    monkeypatch.setenv("PILOTGATE_CONNECT_TIMEOUT_S", "7.5")
+    get_settings.cache_clear()
+    seen = []
+    try:
+        for url in ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d?connect_timeout=3"):
+            engine = make_engine(url)
+
+            @sa.event.listens_for(engine, "do_connect")
+            def _capture(dialect, record, cargs, cparams):
+                seen.append(cparams.get("connect_timeout"))
+                raise ConnectionAbortedError("captured")
+
+            with pytest.raises(ConnectionAbortedError):
+                engine.connect()
+            engine.dispose()
+    finally:
+        get_settings.cache_clear()
+    assert seen == [8, "3"]
+    monkeypatch.delenv("PILOTGATE_CONNECT_TIMEOUT_S")
+    assert get_settings().connect_timeout_s == 10.0  # the default
