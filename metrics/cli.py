@@ -107,10 +107,14 @@ def _write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text.removeprefix("\ufeff") if sys.stdout.isatty() else text)
         sys.stdout.flush()
     else:
+        from metrics import atomic
+
         try:
-            output.write_text(text, encoding="utf-8", newline="")
+            # Whole or not at all: a full disk never leaves a cut-short file under
+            # the final name (a previous file of that name stays as it was).
+            atomic.write_text(output, text)
         except OSError as exc:
-            _fail(f"{output}: cannot write: {exc.strerror or exc}")
+            _fail(f"{output}: cannot write: {exc.strerror or exc}; nothing written")
         typer.echo(f"wrote {output}", err=True)
 
 

@@ -32,7 +32,6 @@ their command line), and their messages are scrubbed of it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -44,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +50,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from metrics import atomic
 from metrics.db import DatabaseError, parse_url, safe_url, scrub
 from metrics.settings import get_settings
 
@@ -192,16 +191,11 @@ def default_name(url: sa.URL) -> str:
     return f"pilotgate-{stamp}.{'db' if _backend(url) == 'sqlite' else 'dump'}"
 
 
-@contextlib.contextmanager
-def _partial(output: Path) -> Iterator[Path]:
+def _partial(output: Path):
     """A temporary file beside ``output``, renamed to it only when the block succeeds,
-    so a half-written backup never carries the final name."""
-    tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    so a half-written backup never carries the final name; partial files left by a
+    killed backup or restore in that folder are removed first (``metrics.atomic``)."""
+    return atomic.partial_file(output)
 
 
 # =========================================================================== counting

@@ -837,3 +837,171 @@ def test_connect_timeout_reaches_the_driver(monkeypatch):
     assert seen == [8, "3"]
     monkeypatch.delenv("PILOTGATE_CONNECT_TIMEOUT_S")
     assert get_settings().connect_timeout_s == 10.0  # the default
+
+
+# ============================================================ item 10: partial files
+
+
+@pytest.fixture
+def filled_db(tmp_path) -> str:
+    """A SQLite database of 800 weekly values (the measurements export is ~50 KB)."""
+    from datetime import date
+
+    from metrics.db import init_db, session_scope
+    from tests.factories import add_weeks, make_pilot, metric_id
+
+    url = f"sqlite:///{tmp_path / 'filled.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    with session_scope(engine) as s:
+        make_pilot(s)
+        mid = metric_id(s, "Helpdesk triage assistant", "resolution_time")
+        add_weeks(s, mid, date(1995, 1, 2), [60.0 + i / 8 for i in range(800)])
+    engine.dispose()
+    return url
+
+
+def _run_with_file_size_limit(args: list[str], limit: int, cwd):
+    """Run ``python -m metrics.cli ARGS`` where no file may grow beyond ``limit`` bytes:
+    writes past it fail (EFBIG) as they would on a full disk (Python ignores SIGXFSZ)."""
+    import resource
+    import subprocess
+    import sys
+
+    def _limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "metrics.cli", *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_an_export_cut_short_leaves_no_file_under_its_name(filled_db, tmp_path):
+    from metrics.settings import REPO_ROOT
+
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    target = out_dir / "measurements.csv"
+    target.write_text("the previous export\n")
+    proc = _run_with_file_size_limit(
+        ["--database-url", filled_db, "export", "measurements", "-o", str(target)],
+        limit=40_000,  # above SQLite's 32 KB shared-memory file, below the export
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert target.read_text() == "the previous export\n"  # untouched, not cut short
+    assert sorted(p.name for p in out_dir.iterdir()) == ["measurements.csv"]  # no leftovers
+    assert proc.stderr == f"error: {target}: cannot write: File too large; nothing written\n"
+
+
+def test_an_export_that_fits_is_written_whole(filled_db, tmp_path):
+    from metrics.settings import REPO_ROOT
+
+    target = tmp_path / "m.csv"
+    proc = _run_with_file_size_limit(
+        ["--database-url", filled_db, "export", "measurements", "-o", str(target)],
+        limit=1 << 20,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 801  # header + 800 weeks
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+_KILLED_BACKUP = """
+import os, signal, sys
+sys.path[:0] = [{scripts!r}, {repo!r}]
+import backup_tools
+
+real_copy = backup_tools._sqlite_copy
+
+def copy_then_die(src, dst, **kw):
+    real_copy(src, dst, **kw)  # the partial file is complete on disk ...
+    os.kill(os.getpid(), signal.SIGKILL)  # ... when the process is killed
+
+backup_tools._sqlite_copy = copy_then_die
+backup_tools.main_backup(["--database-url", {url!r}, {out!r}])
+"""
+
+
+def test_a_killed_backup_leaves_a_partial_file_the_next_backup_removes(filled_db, tmp_path):
+    import subprocess
+    import sys
+
+    from metrics.settings import REPO_ROOT
+    from scripts import backup_tools
+
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    script = _KILLED_BACKUP.format(
+        scripts=str(REPO_ROOT / "scripts"),
+        repo=str(REPO_ROOT),
+        url=filled_db,
+        out=str(folder / "first.db"),
+    )
+    proc = subprocess.run([sys.executable, "-c", script], timeout=120, cwd=REPO_ROOT)
+    assert proc.returncode == -9
+    left = sorted(p.name for p in folder.iterdir())
+    assert len(left) == 1 and left[0].startswith(".first.db.partial-"), left  # hidden, stale
+    _, manifest = backup_tools.backup(filled_db, folder / "second.db")
+    assert sorted(p.name for p in folder.iterdir()) == ["second.db", "second.db.json"]
+    assert manifest.tables["measurement"] == 800
+
+
+def test_partial_files_of_running_processes_are_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from metrics import atomic
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(gone.stdout)
+    mine = tmp_path / f".a.csv.partial-{os.getpid()}"
+    stale = tmp_path / f".b.csv.partial-{dead_pid}"
+    other = tmp_path / ".notes.partial-x"
+    for p in (mine, stale, other):
+        p.write_text("x")
+    assert atomic.remove_stale_partials(tmp_path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+def test_an_export_to_a_named_pipe_writes_into_it(cli, tmp_path):
+    """Not a regular file (like /dev/stdout): written to, never renamed over."""
+    import os
+    import stat
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()))
+    reader.start()
+    code, _, err, _ = cli("export", "revisions", "-o", str(pipe))
+    reader.join(timeout=60)
+    assert code == 0, err
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert got and got[0].decode("utf-8-sig").startswith("pilot,")
+
+
+def test_an_export_through_a_symlink_replaces_the_file_and_keeps_the_link(cli, tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    code, _, err, _ = cli("export", "revisions", "-o", str(link))
+    assert code == 0, err
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text(encoding="utf-8-sig").startswith("pilot,")
+    assert oct(real.stat().st_mode & 0o777) == "0o640"
