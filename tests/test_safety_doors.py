@@ -620,7 +620,7 @@ def _read_only_folder(tmp_path):
         return folder
     from pathlib import Path
 
-    if not Path("/sys").is_dir() or (os.access("/sys", os.W_OK) and Path("/sys/x").exists()):
+    if not Path("/sys").is_dir():  # sysfs: nobody can create files in it
         pytest.skip("no read-only folder available")
     return Path("/sys")
 
