@@ -1655,7 +1655,8 @@ def import_measurements(
         from metrics.db import failure_reason
 
         session.rollback()
-        return _write_failed(report, f"nothing written: {failure_reason(exc, session.bind.url)}")
+        cause = failure_reason(exc, session.get_bind().url)
+        return _write_failed(report, f"nothing written: {cause}")
     confirmed = len(report.changes)
     if (not update or expected_changes is not None) and counts.updated != confirmed:
         session.rollback()

@@ -382,11 +382,16 @@ def _run_tool(cmd: list[str], url: sa.URL, what: str) -> str:
     return proc.stdout
 
 
+def _pg_connect_args(url: sa.URL) -> dict:
+    """libpq's connect_timeout from ``Settings.connect_timeout_s`` (a host that accepts
+    and never answers must not hang a backup), unless the URL names its own."""
+    if "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": max(1, math.ceil(get_settings().connect_timeout_s))}
+
+
 def _pg_engine(url: sa.URL) -> sa.Engine:
-    connect_args = {}
-    if "connect_timeout" not in url.query:  # a host that never answers must not hang
-        connect_args["connect_timeout"] = max(1, math.ceil(get_settings().connect_timeout_s))
-    return sa.create_engine(url, poolclass=sa.NullPool, connect_args=connect_args)
+    return sa.create_engine(url, poolclass=sa.NullPool, connect_args=_pg_connect_args(url))
 
 
 def _pg_error(url: sa.URL, exc: sa.exc.DBAPIError) -> BackupError:
@@ -525,7 +530,12 @@ def _maintenance_url(url: sa.URL) -> sa.URL:
 
 def _create_database(url: sa.URL) -> None:
     admin = url if url.database == "postgres" else _maintenance_url(url)
-    engine = sa.create_engine(admin, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(
+        admin,
+        poolclass=sa.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args=_pg_connect_args(admin),
+    )
     try:
         with engine.connect() as conn:
             name = conn.dialect.identifier_preparer.quote_identifier(str(url.database))
@@ -538,7 +548,10 @@ def _create_database(url: sa.URL) -> None:
 
 def _drop_database(url: sa.URL) -> None:
     engine = sa.create_engine(
-        _maintenance_url(url), poolclass=sa.NullPool, isolation_level="AUTOCOMMIT"
+        _maintenance_url(url),
+        poolclass=sa.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args=_pg_connect_args(url),
     )
     try:
         with engine.connect() as conn:
