@@ -155,7 +155,6 @@ def set_role(*, session: Session, actor: str, name: str, role: Role | str) -> bo
         StoreError: unknown role, no user with that name, or ``name`` is the last
             admin and ``role`` is not admin. Nothing is written.
     """
-    new_role = _parse_role(role)
     # Take the write lock before reading anything the decision depends on: SQLite
     # ignores FOR UPDATE, so it takes its database-wide write lock (BEGIN IMMEDIATE);
     # PostgreSQL locks the admin rows, always in id order, then the user. Two
@@ -171,6 +170,7 @@ def set_role(*, session: Session, actor: str, name: str, role: Role | str) -> bo
     # The actor's role is read after the lock, so an admin demoted a moment ago
     # cannot still change roles.
     require_role(session=session, actor=actor, needed=Role.admin, action="changing a role")
+    new_role = _parse_role(role)
     user = session.execute(
         sa.select(AppUser).where(AppUser.name == name.strip()).with_for_update()
     ).scalar()
