@@ -228,8 +228,8 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
     )
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         # A host that accepts and never answers must not hang init or the dashboard.
-        # libpq takes whole seconds (and treats 1 as 2).
-        connect_args["connect_timeout"] = max(1, math.ceil(settings.connect_timeout_s))
+        # libpq takes whole seconds, at least 2 (it treats 1 as 2).
+        connect_args["connect_timeout"] = max(2, math.ceil(settings.connect_timeout_s))
     try:
         return sa.create_engine(
             parsed,
@@ -284,7 +284,7 @@ def init_db(engine: Engine, *, revision: str = "head") -> None:
     except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
         reason = scrub(" ".join(str(exc.orig).split()), engine.url)
         if "timeout expired" in reason:
-            seconds = max(1, math.ceil(get_settings().connect_timeout_s))
+            seconds = max(2, math.ceil(get_settings().connect_timeout_s))
             reason += f" (no answer within {seconds} s; PILOTGATE_CONNECT_TIMEOUT_S)"
         raise DatabaseError(f"cannot open database {safe_url(engine.url)}: {reason}") from None
     except OSError as exc:  # e.g. the migrate lock file in a read-only folder

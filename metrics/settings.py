@@ -43,7 +43,8 @@ class Settings(BaseSettings):
             PilotGate (``PILOTGATE_TRUSTED_PROXY``); stating it is what allows proxy mode
             and the API to listen on a non-loopback address (docs/operations.md).
         connect_timeout_s: how long (seconds) opening a PostgreSQL connection may take
-            before failing with a message naming the host (default 10).
+            before failing with a message naming the host (default 10; libpq counts
+            whole seconds, at least 2).
     """
 
     model_config = SettingsConfigDict(env_prefix="PILOTGATE_", extra="ignore")

@@ -387,7 +387,7 @@ def _pg_connect_args(url: sa.URL) -> dict:
     and never answers must not hang a backup), unless the URL names its own."""
     if "connect_timeout" in url.query:
         return {}
-    return {"connect_timeout": max(1, math.ceil(get_settings().connect_timeout_s))}
+    return {"connect_timeout": max(2, math.ceil(get_settings().connect_timeout_s))}
 
 
 def _pg_engine(url: sa.URL) -> sa.Engine:

@@ -810,7 +810,7 @@ def test_init_against_a_host_that_never_answers_fails_in_bounded_time(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == (
         f"error: cannot open database postgresql+psycopg://pilot:***@127.0.0.1:{port}/pilotgate: "
-        "connection timeout expired (no answer within 1 s; PILOTGATE_CONNECT_TIMEOUT_S)\n"
+        "connection timeout expired (no answer within 2 s; PILOTGATE_CONNECT_TIMEOUT_S)\n"
     )
 
 
