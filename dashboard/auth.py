@@ -21,6 +21,7 @@ The functions that take plain mappings (:func:`name_from_user_info`,
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,8 +199,16 @@ def startup_refusal(settings: Settings | None = None) -> str | None:
     return refusal
 
 
+#: Refusals already written to the server's log (each once per process).
+_LOGGED_REFUSALS: set[str] = set()
+
+
 def refused_page(reason: str) -> None:
-    """The only page a refused dashboard shows (see :func:`startup_refusal`)."""
+    """The only page a refused dashboard shows (see :func:`startup_refusal`); the
+    reason also goes once to the server's standard error, where the operator looks."""
+    if reason not in _LOGGED_REFUSALS:
+        _LOGGED_REFUSALS.add(reason)
+        print(f"PilotGate is not serving: {reason}", file=sys.stderr, flush=True)
     st.title("PilotGate")
     st.error(f"PilotGate is not serving: {reason}.")
 
