@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
-## run: migrate (and on first run seed) the SQLite database, then serve http://localhost:8501
+## run: migrate (and on first run seed) the SQLite database, then serve http://127.0.0.1:8501
+## (this machine only; docs/operations.md says how to expose it behind a TLS proxy)
 run: install
 	$(BIN)/pilotgate init --seed-if-empty
-	$(BIN)/pilotgate serve --port $(PORT)
+	$(BIN)/pilotgate serve --address 127.0.0.1 --port $(PORT)
 
 ## test: the whole suite (PostgreSQL too when PILOTGATE_TEST_POSTGRES_URL is set)
 test: install

@@ -29,7 +29,13 @@ IMPORT = st.Page("dashboard/pages/import_csv.py", title="Import", icon=":materia
 EXPORT = st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:")
 ADMIN = st.Page("dashboard/pages/admin.py", title="Admin", icon=":material/admin_panel_settings:")
 
-identity = state.current_identity()
+identity = state.current_identity()  # stops with one line when the settings are invalid
+refusal = auth.startup_refusal()
+if refusal is not None:
+    # Unsafe to serve anyone (a non-loopback address in mode none, a weak OIDC cookie
+    # secret, ...): no page runs, whoever reached the port learns only why.
+    auth.refused_page(refusal)
+    st.stop()
 role = state.current_role() if identity.signed_in else None
 
 pages = [PORTFOLIO, PILOT]

@@ -21,8 +21,10 @@ The functions that take plain mappings (:func:`name_from_user_info`,
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -141,6 +143,76 @@ def current_identity(settings: Settings | None = None) -> Identity:
     return Identity(mode=mode, name=name, problem=problem)
 
 
+def _secrets_files() -> str:
+    """The secrets file(s) Streamlit reads, for messages (``secrets.files``)."""
+    try:
+        files = [str(f) for f in st.get_option("secrets.files") or []]
+    except Exception:  # pragma: no cover - the option always exists in Streamlit >= 1.28
+        files = []
+    existing = [f for f in files if Path(f).exists()]
+    return " or ".join(existing or files[-1:] or [".streamlit/secrets.toml"])
+
+
+def _cookie_secret() -> object:
+    try:
+        return st.secrets.get("auth", {}).get("cookie_secret")
+    except Exception:  # no secrets.toml at all, or an unreadable one
+        return None
+
+
+def _real_server() -> bool:
+    """True when a Streamlit server runs this script (not AppTest, whose runtime is a
+    stand-in and listens nowhere)."""
+    from streamlit import runtime
+
+    return runtime.exists() and isinstance(runtime.get_instance(), runtime.Runtime)
+
+
+def startup_refusal(settings: Settings | None = None) -> str | None:
+    """Why this dashboard must not serve anyone, in one line, or None.
+
+    Checked on every run before any page (so ``streamlit run streamlit_app.py
+    --server.address 0.0.0.0`` is refused as ``pilotgate serve --address`` is):
+
+    - the address Streamlit listens on (``server.address``; unset means every
+      interface) must be allowed by :func:`metrics.exposure.listen_refusal`;
+    - in ``oidc`` mode the sign-in cookie secret must be set, not the example's
+      placeholder and at least 32 bytes of entropy
+      (:func:`metrics.exposure.cookie_secret_problem`).
+    """
+    from metrics.exposure import cookie_secret_problem, example_placeholders, listen_refusal
+
+    settings = settings or get_settings()
+    address = st.get_option("server.address")
+    if not address and not _real_server():
+        address = "127.0.0.1"  # AppTest: no server, nothing listens
+    refusal = listen_refusal(
+        address or "",
+        door="dashboard",
+        auth_mode=settings.auth_mode,
+        trusted_proxy=settings.trusted_proxy,
+    )
+    if refusal is None and settings.auth_mode == "oidc" and oidc_configured():
+        refusal = cookie_secret_problem(
+            _cookie_secret(), file=_secrets_files(), placeholders=example_placeholders()
+        )
+    return refusal
+
+
+#: Refusals already written to the server's log (each once per process).
+_LOGGED_REFUSALS: set[str] = set()
+
+
+def refused_page(reason: str) -> None:
+    """The only page a refused dashboard shows (see :func:`startup_refusal`); the
+    reason also goes once to the server's standard error, where the operator looks."""
+    if reason not in _LOGGED_REFUSALS:
+        _LOGGED_REFUSALS.add(reason)
+        print(f"PilotGate is not serving: {reason}", file=sys.stderr, flush=True)
+    st.title("PilotGate")
+    st.error(f"PilotGate is not serving: {reason}.")
+
+
 def oidc_configured() -> bool:
     """True when ``.streamlit/secrets.toml`` has an ``[auth]`` section for ``st.login``."""
     try:
@@ -223,6 +295,8 @@ __all__ = [
     "name_from_user_info",
     "no_access_page",
     "oidc_configured",
+    "refused_page",
     "sidebar_identity",
     "sign_in_page",
+    "startup_refusal",
 ]

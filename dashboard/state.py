@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from dashboard import auth
 from metrics import service, store
 from metrics.access import allowed, role_of
-from metrics.db import DatabaseError, init_db, make_engine, safe_url, session_scope
+from metrics.db import DatabaseError, init_db, make_engine, safe_url, scrub, session_scope
 from metrics.models import Role
 from metrics.settings import get_settings
 
@@ -46,7 +46,8 @@ def get_engine() -> Engine:
         st.error(f"The database cannot be opened: {exc}")
         st.stop()
     except Exception as exc:  # a broken URL or an unreachable server: never a traceback
-        st.error(f"The database {safe_url(url)} cannot be opened: {exc}")
+        reason = " ".join(scrub(str(exc), url).split())
+        st.error(f"The database {safe_url(url)} cannot be opened: {reason}")
         st.stop()
 
 

@@ -107,10 +107,14 @@ def _write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text.removeprefix("\ufeff") if sys.stdout.isatty() else text)
         sys.stdout.flush()
     else:
+        from metrics import atomic
+
         try:
-            output.write_text(text, encoding="utf-8", newline="")
+            # Whole or not at all: a full disk never leaves a cut-short file under
+            # the final name (a previous file of that name stays as it was).
+            atomic.write_text(output, text)
         except OSError as exc:
-            _fail(f"{output}: cannot write: {exc.strerror or exc}")
+            _fail(f"{output}: cannot write: {exc.strerror or exc}; nothing written")
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -391,12 +395,68 @@ def derive(
     _write_output(csvio.to_csv_text(frame), output)
 
 
+def _serve_refusal(address: str) -> str | None:
+    """Why ``pilotgate serve`` must not start (one line), or None: the listen rule of
+    :mod:`metrics.exposure`, and in oidc mode the sign-in cookie secret of the
+    secrets file(s) Streamlit will read (``secrets.files``)."""
+    from metrics.exposure import cookie_secret_problem, example_placeholders, listen_refusal
+
+    settings = get_settings()
+    refusal = listen_refusal(
+        address,
+        door="dashboard",
+        auth_mode=settings.auth_mode,
+        trusted_proxy=settings.trusted_proxy,
+    )
+    if refusal is not None or settings.auth_mode != "oidc":
+        return refusal
+    import tomllib
+
+    from streamlit import config as st_config
+
+    # The files `streamlit run` will read (~/.streamlit, ./.streamlit, then the app's
+    # own folder; later ones win), read now: the dashboard checks again when it runs.
+    files = [str(f) for f in st_config.get_config_files("secrets.toml")]
+    beside_app = str(REPO_ROOT / ".streamlit" / "secrets.toml")
+    if beside_app not in files:
+        files.append(beside_app)
+    existing = [f for f in files if Path(f).is_file()]
+    secret = None
+    for name in existing:
+        try:
+            data = tomllib.loads(Path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"cannot read {name}: {' '.join(str(exc).split())}"
+        secret = data.get("auth", {}).get("cookie_secret", secret)
+    return cookie_secret_problem(
+        secret,
+        file=" or ".join(existing or files[-1:] or [".streamlit/secrets.toml"]),
+        placeholders=example_placeholders(),
+    )
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8501,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Address to listen on (default PILOTGATE_SERVER_ADDRESS or 127.0.0.1: this "
+            "machine only). Another address is refused in auth mode none, and in proxy mode "
+            "without PILOTGATE_TRUSTED_PROXY (docs/auth.md).",
+            show_default=False,
+        ),
+    ] = None,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
 ) -> None:
-    """Run the dashboard (Streamlit) on http://localhost:PORT."""
+    """Run the dashboard (Streamlit) on http://127.0.0.1:PORT (this machine only)."""
+    address = (address if address is not None else get_settings().server_address).strip()
+    if not address:
+        _fail("--address is empty: give an address such as 127.0.0.1", code=2)
+    refusal = _serve_refusal(address)
+    if refusal is not None:
+        _fail(refusal, code=2)
     env = dict(os.environ)
     if _state["database_url"]:
         env["PILOTGATE_DATABASE_URL"] = _state["database_url"]
@@ -406,6 +466,8 @@ def serve(
         "streamlit",
         "run",
         str(REPO_ROOT / "streamlit_app.py"),
+        "--server.address",
+        address,
         "--server.port",
         str(port),
         "--server.headless",
@@ -491,9 +553,11 @@ def main() -> None:
 
         typer.echo(f"error: configuration: {validation_message(exc)}", err=True)
         raise SystemExit(2) from None
-    except sa.exc.OperationalError as exc:  # locked / unreachable mid-command
-        reason = " ".join(str(exc.orig).split())
-        typer.echo(f"error: database error, nothing written; try again ({reason})", err=True)
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:  # read-only, full, locked
+        from metrics.db import failure_reason
+
+        reason = failure_reason(exc, _state["database_url"] or get_settings().database_url)
+        typer.echo(f"error: nothing written: {reason}", err=True)
         raise SystemExit(2) from None
 
 

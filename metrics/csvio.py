@@ -1651,12 +1651,12 @@ def import_measurements(
             "the database refused the rows, nothing written (another import or entry may "
             f"have written the same weeks at the same time; try again): {exc.orig}",
         )
-    except sa.exc.OperationalError as exc:  # e.g. SQLite "database is locked"
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:  # locked, read-only, full
+        from metrics.db import failure_reason
+
         session.rollback()
-        reason_text = " ".join(str(exc.orig).split())
-        return _write_failed(
-            report, f"the database is busy, nothing written; try again in a moment ({reason_text})"
-        )
+        cause = failure_reason(exc, session.get_bind().url)
+        return _write_failed(report, f"nothing written: {cause}")
     confirmed = len(report.changes)
     if (not update or expected_changes is not None) and counts.updated != confirmed:
         session.rollback()

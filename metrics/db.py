@@ -9,6 +9,9 @@ to the newest revision.
 
 from __future__ import annotations
 
+import errno
+import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +32,154 @@ class DatabaseError(RuntimeError):
     """The database cannot be reached or opened; the message names the URL without password."""
 
 
-def safe_url(url: str | sa.URL) -> str:
-    """The URL as text with any password masked (for messages and logs)."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:
+#: URL query parameters whose values are secrets (libpq and common drivers); their
+#: values are masked wherever a URL is shown.
+SECRET_PARAMS = frozenset(
+    {"password", "passwd", "pwd", "sslpassword", "passfile", "sslkey", "secret", "token"}
+)
+_SECRET_PARAM_RE = re.compile(
+    r"(?P<key>(?:^|[?&;])(?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)"
+    r"(?P<value>[^&]*(?:&(?![A-Za-z_][A-Za-z0-9_]*=)[^&]*)*)",
+    re.IGNORECASE,
+)
+
+
+def _mask_params(text: str) -> str:
+    """``text`` with the value of every secret query parameter replaced by ``***``
+    (up to the next ``&name=``, so an unencoded ``&`` in the value is masked too)."""
+    return _SECRET_PARAM_RE.sub(lambda m: m.group("key") + "***", text)
+
+
+def _mask_userinfo(text: str) -> str:
+    """Mask everything between the user name and the *last* ``@``: a password with an
+    unencoded ``@`` (``user:p@ss@host``) is hidden whole, never in part."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
         return "<unparseable database URL>"
+    at = rest.rfind("@")
+    if at < 0:
+        return text
+    user, colon, _ = rest[:at].partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{rest[at + 1 :]}"
+
+
+def safe_url(url: str | sa.URL) -> str:
+    """The one way a database URL is shown to people (messages, logs, manifests).
+
+    SQLAlchemy's ``URL.render_as_string(hide_password=True)``, plus: the values of
+    query parameters that carry secrets (:data:`SECRET_PARAMS`: ``?password=``,
+    ``sslpassword``, ``passfile``, ...) become ``***``, and a URL SQLAlchemy would read
+    wrongly (a password with an unencoded ``@``, a port that is not a number) is masked
+    from the user name up to the last ``@`` instead of being parsed, so no part of a
+    password is ever shown.
+    """
+    text = url.render_as_string(hide_password=False) if isinstance(url, sa.URL) else str(url)
+    text = _mask_params(text)
+    if text.partition("://")[2].count("@") <= 1:
+        try:
+            return _mask_params(sa.make_url(text).render_as_string(hide_password=True))
+        except Exception:  # unparseable (e.g. a port that is no number): mask by hand
+            pass
+    return _mask_userinfo(text)
+
+
+def scrub(text: str, url: str | sa.URL | None) -> str:
+    """``text`` (e.g. a driver's error message) with the password and the secret query
+    parameter values of ``url`` replaced by ``***``."""
+    if url is None:
+        return text
+    try:
+        parsed = url if isinstance(url, sa.URL) else sa.make_url(url)
+    except Exception:
+        return text
+    secrets = [parsed.password] + [
+        v
+        for k, vs in parsed.query.items()
+        if k.lower() in SECRET_PARAMS
+        for v in ([vs] if isinstance(vs, str) else vs)
+    ]
+    for secret in secrets:
+        if secret:
+            text = text.replace(str(secret), "***")
+    return text
+
+
+def failure_reason(exc: BaseException, url: str | sa.URL | None = None) -> str:
+    """The real cause of a failed database operation, in words for a person.
+
+    A read-only database (SQLite ``attempt to write a readonly database``, PostgreSQL
+    ``read-only transaction``, ``EROFS``/``EACCES``), a full disk (``database or disk is
+    full``, ``No space left on device``, ``ENOSPC``, SQLSTATE 53100) and a lock held by
+    another writer (``database is locked``) each get their own words; anything else is
+    "cannot be reached or refused the operation". The driver's message follows in
+    parentheses, with the secrets of ``url`` (default ``Settings.database_url``)
+    scrubbed. Used by every door instead of a bare "busy, try again".
+    """
+    if url is None:
+        url = get_settings().database_url
+    orig = getattr(exc, "orig", None) or exc
+    detail = scrub(" ".join(str(orig).split()), url)
+    low = detail.lower()
+    code = getattr(orig, "errno", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if (
+        "readonly database" in low
+        or "read-only" in low
+        or "read only" in low
+        or code in (errno.EROFS, errno.EACCES, errno.EPERM)
+        or sqlstate == "25006"
+    ):
+        cause = "the database is read-only: make its file and folder writable"
+    elif (
+        "disk is full" in low
+        or "no space left" in low
+        or code == errno.ENOSPC
+        or sqlstate in ("53100", "53000")
+    ):
+        cause = "the disk holding the database is full: free space, then try again"
+    elif "locked" in low or "busy" in low or sqlstate in ("40001", "40P01", "55P03"):
+        cause = "the database is busy (another write holds the lock): try again in a moment"
+    elif "unable to open database file" in low:
+        cause = "the database file cannot be opened: check that its folder exists and is writable"
+    else:
+        cause = "the database cannot be reached or refused the operation"
+    return f"{cause} ({detail})" if detail else cause
+
+
+def parse_url(url: str | sa.URL) -> sa.URL:
+    """``url`` parsed by SQLAlchemy, refusing what it would read wrongly.
+
+    Raises:
+        DatabaseError: the URL does not parse, its port is not a number from 1 to 65535,
+            or its host holds ``@``, ``/`` or ``?`` (a password with an unencoded ``@``:
+            ``user:p@ss@host`` reads as password ``p`` and host ``ss@host``, and the
+            driver's messages would then show part of the password). The message shows
+            the URL only through :func:`safe_url`.
+    """
+    try:
+        parsed = url if isinstance(url, sa.URL) else sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseError(
+            f"cannot parse database URL {safe_url(url)}: expected "
+            "dialect+driver://user:password@host:port/database or sqlite:///FILE"
+        ) from None
+    except ValueError:  # SQLAlchemy reads the port with int(); its message may hold secrets
+        raise DatabaseError(
+            f"cannot parse database URL {safe_url(url)}: the port is not a number (a "
+            "password with @, :, / or ? must be percent-encoded, e.g. @ as %40)"
+        ) from None
+    if parsed.host and any(c in parsed.host for c in "@/?"):
+        # user:p@ss@host is read as password "p", host "ss@host": the driver's
+        # messages would then show part of the password.
+        raise DatabaseError(
+            f"cannot parse database URL {safe_url(url)}: the password seems to contain an "
+            "unencoded @; percent-encode it (@ as %40)"
+        )
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise DatabaseError(
+            f"cannot use database URL {safe_url(url)}: port {parsed.port} is not from 1 to 65535"
+        )
+    return parsed
 
 
 def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -> Engine:
@@ -52,10 +197,7 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
     settings = get_settings()
     url = url or settings.database_url
     timeout = settings.sqlite_busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise DatabaseError(f"cannot parse database URL {safe_url(url)}: {exc}") from None
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).expanduser().parent
@@ -81,7 +223,13 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
         return engine
     # Named in pg_stat_activity (docs/operations.md counts connections by it), unless
     # the URL names itself (?application_name=...).
-    connect_args = {} if "application_name" in parsed.query else {"application_name": "pilotgate"}
+    connect_args: dict = (
+        {} if "application_name" in parsed.query else {"application_name": "pilotgate"}
+    )
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # A host that accepts and never answers must not hang init or the dashboard.
+        # libpq takes whole seconds, at least 2 (it treats 1 as 2).
+        connect_args["connect_timeout"] = max(2, math.ceil(settings.connect_timeout_s))
     try:
         return sa.create_engine(
             parsed,
@@ -93,7 +241,8 @@ def make_engine(url: str | None = None, *, busy_timeout_ms: int | None = None) -
             connect_args=connect_args,
         )
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise DatabaseError(f"cannot use database URL {safe_url(url)}: {exc}") from None
+        reason = scrub(str(exc), url)
+        raise DatabaseError(f"cannot use database URL {safe_url(url)}: {reason}") from None
 
 
 def alembic_config(engine: Engine | None):
@@ -133,8 +282,17 @@ def init_db(engine: Engine, *, revision: str = "head") -> None:
                     )
                     conn.commit()
     except (sa.exc.OperationalError, sa.exc.DatabaseError) as exc:
-        reason = " ".join(str(exc.orig).split())
+        reason = scrub(" ".join(str(exc.orig).split()), engine.url)
+        if "timeout expired" in reason:
+            seconds = max(2, math.ceil(get_settings().connect_timeout_s))
+            reason += f" (no answer within {seconds} s; PILOTGATE_CONNECT_TIMEOUT_S)"
         raise DatabaseError(f"cannot open database {safe_url(engine.url)}: {reason}") from None
+    except OSError as exc:  # e.g. the migrate lock file in a read-only folder
+        where = f" {exc.filename}" if exc.filename else ""
+        raise DatabaseError(
+            f"cannot open database {safe_url(engine.url)}: cannot write{where}: "
+            f"{exc.strerror or exc} (the database's folder must be writable)"
+        ) from None
 
 
 @contextmanager
@@ -169,6 +327,27 @@ def schema_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def lock_for_write(session: Session) -> None:
+    """Take the database's write lock now, before the reads that decide a write.
+
+    SQLite ignores ``SELECT ... FOR UPDATE`` and Python's sqlite3 starts its
+    transaction only at the first write, so a check read before it can be stale by
+    the time the write lands (two admins demoting each other would both pass the
+    "not the last admin" check). Here: ``BEGIN IMMEDIATE`` when no transaction is open,
+    else a write that changes nothing (which takes the same lock inside the open
+    transaction); other writers wait up to ``sqlite_busy_timeout_ms``. PostgreSQL: no-op;
+    callers lock the rows they read with ``FOR UPDATE``.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("UPDATE app_user SET role = role WHERE 0")
 
 
 @contextmanager

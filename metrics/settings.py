@@ -36,6 +36,15 @@ class Settings(BaseSettings):
             ``X-Forwarded-User``); required when auth_mode is ``proxy``, ignored otherwise.
         default_role: role of a signed-in user (oidc/proxy) who is not in the users
             table yet: ``viewer`` (default) or ``none`` (refuse until an admin adds them).
+        server_address: the address the dashboard (``pilotgate serve``) listens on:
+            ``127.0.0.1`` (default, this machine only). A non-loopback address is
+            refused unless the auth mode makes it safe (``metrics.exposure``).
+        trusted_proxy: the address of the TLS-terminating reverse proxy in front of
+            PilotGate (``PILOTGATE_TRUSTED_PROXY``); stating it is what allows proxy mode
+            and the API to listen on a non-loopback address (docs/operations.md).
+        connect_timeout_s: how long (seconds) opening a PostgreSQL connection may take
+            before failing with a message naming the host (default 10; libpq counts
+            whole seconds, at least 2).
     """
 
     model_config = SettingsConfigDict(env_prefix="PILOTGATE_", extra="ignore")
@@ -52,6 +61,9 @@ class Settings(BaseSettings):
     auth_mode: Literal["none", "oidc", "proxy"] = "none"
     proxy_user_header: str | None = Field(default=None, min_length=1, max_length=100)
     default_role: Literal["viewer", "none"] = "viewer"
+    server_address: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    trusted_proxy: str | None = Field(default=None, min_length=1, max_length=255)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _proxy_header(self) -> Settings:

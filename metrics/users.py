@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from metrics.access import record_audit, require_role
+from metrics.db import lock_for_write
 from metrics.errors import StoreError
 from metrics.models import AppUser, Role, UserCreate, utcnow
 
@@ -144,26 +145,32 @@ def add_user(
 def set_role(*, session: Session, actor: str, name: str, role: Role | str) -> bool:
     """Give user ``name`` the role ``role``; returns False when it already had it.
 
-    The last admin cannot be demoted: make another user admin first. On PostgreSQL the
-    admin rows are locked while checking, so two admins demoting each other at once
-    cannot leave the database without one.
+    The last admin cannot be demoted: make another user admin first. The write lock is
+    taken before the check (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the admin rows
+    ``FOR UPDATE``), so two admins demoting each other at once cannot leave the
+    database without one.
 
     Raises:
         PermissionDenied: the actor is not an admin.
         StoreError: unknown role, no user with that name, or ``name`` is the last
             admin and ``role`` is not admin. Nothing is written.
     """
-    require_role(session=session, actor=actor, needed=Role.admin, action="changing a role")
-    new_role = _parse_role(role)
-    # Lock the admin rows first, always in id order, then the user: two concurrent
-    # demotions queue up behind each other instead of deadlocking (PostgreSQL; SQLite
-    # serialises writers anyway and ignores FOR UPDATE).
+    # Take the write lock before reading anything the decision depends on: SQLite
+    # ignores FOR UPDATE, so it takes its database-wide write lock (BEGIN IMMEDIATE);
+    # PostgreSQL locks the admin rows, always in id order, then the user. Two
+    # concurrent demotions queue up behind each other (no deadlock), and the second one
+    # sees the first one's result: the last admin stays.
+    lock_for_write(session)
     admins = session.execute(
         sa.select(AppUser.id)
         .where(AppUser.role == Role.admin.value)
         .order_by(AppUser.id)
         .with_for_update()
     ).all()
+    # The actor's role is read after the lock, so an admin demoted a moment ago
+    # cannot still change roles.
+    require_role(session=session, actor=actor, needed=Role.admin, action="changing a role")
+    new_role = _parse_role(role)
     user = session.execute(
         sa.select(AppUser).where(AppUser.name == name.strip()).with_for_update()
     ).scalar()

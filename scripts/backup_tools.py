@@ -32,9 +32,9 @@ their command line), and their messages are scrubbed of it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +50,8 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from metrics.db import safe_url
+from metrics import atomic
+from metrics.db import DatabaseError, parse_url, safe_url, scrub
 from metrics.settings import get_settings
 
 MANIFEST_FORMAT = "pilotgate-backup 1"
@@ -161,9 +161,9 @@ def _file_digest(path: Path) -> tuple[int, str]:
 def _url(url: str | None) -> sa.URL:
     text = url or get_settings().database_url
     try:
-        return sa.make_url(text)
-    except sa.exc.ArgumentError:
-        raise BackupError(f"cannot parse database URL {safe_url(text)}") from None
+        return parse_url(text)
+    except DatabaseError as exc:  # unparseable, a bad port, an unencoded @ in the password
+        raise BackupError(str(exc)) from None
 
 
 def _backend(url: sa.URL) -> str:
@@ -191,16 +191,11 @@ def default_name(url: sa.URL) -> str:
     return f"pilotgate-{stamp}.{'db' if _backend(url) == 'sqlite' else 'dump'}"
 
 
-@contextlib.contextmanager
-def _partial(output: Path) -> Iterator[Path]:
+def _partial(output: Path):
     """A temporary file beside ``output``, renamed to it only when the block succeeds,
-    so a half-written backup never carries the final name."""
-    tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    so a half-written backup never carries the final name; partial files left by a
+    killed backup or restore in that folder are removed first (``metrics.atomic``)."""
+    return atomic.partial_file(output)
 
 
 # =========================================================================== counting
@@ -366,8 +361,7 @@ def _pg_env(url: sa.URL) -> dict[str, str]:
 
 
 def _scrub(text: str, url: sa.URL) -> str:
-    password = url.password
-    return text.replace(str(password), "***") if password else text
+    return scrub(text, url)
 
 
 def _tool(name: str) -> str:
@@ -388,8 +382,16 @@ def _run_tool(cmd: list[str], url: sa.URL, what: str) -> str:
     return proc.stdout
 
 
+def _pg_connect_args(url: sa.URL) -> dict:
+    """libpq's connect_timeout from ``Settings.connect_timeout_s`` (a host that accepts
+    and never answers must not hang a backup), unless the URL names its own."""
+    if "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": max(2, math.ceil(get_settings().connect_timeout_s))}
+
+
 def _pg_engine(url: sa.URL) -> sa.Engine:
-    return sa.create_engine(url, poolclass=sa.NullPool)
+    return sa.create_engine(url, poolclass=sa.NullPool, connect_args=_pg_connect_args(url))
 
 
 def _pg_error(url: sa.URL, exc: sa.exc.DBAPIError) -> BackupError:
@@ -528,7 +530,12 @@ def _maintenance_url(url: sa.URL) -> sa.URL:
 
 def _create_database(url: sa.URL) -> None:
     admin = url if url.database == "postgres" else _maintenance_url(url)
-    engine = sa.create_engine(admin, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(
+        admin,
+        poolclass=sa.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args=_pg_connect_args(admin),
+    )
     try:
         with engine.connect() as conn:
             name = conn.dialect.identifier_preparer.quote_identifier(str(url.database))
@@ -541,7 +548,10 @@ def _create_database(url: sa.URL) -> None:
 
 def _drop_database(url: sa.URL) -> None:
     engine = sa.create_engine(
-        _maintenance_url(url), poolclass=sa.NullPool, isolation_level="AUTOCOMMIT"
+        _maintenance_url(url),
+        poolclass=sa.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args=_pg_connect_args(url),
     )
     try:
         with engine.connect() as conn:

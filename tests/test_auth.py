@@ -39,7 +39,8 @@ EDITOR_PAGES = ["Portfolio", "Pilot", "Enter", "Import", "Export"]
 ADMIN_PAGES = [*EDITOR_PAGES, "Admin"]
 OIDC_SECRETS = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
-    "cookie_secret": "a-cookie-secret-for-tests-only",
+    # 64 hex characters: 32 bytes, the least PilotGate accepts (docs/auth.md)
+    "cookie_secret": "6f1c2a9e4b7d3f8a0c5e1b9d7a3f6c2e8b4d0a7f1e5c9b3d6a2f8e4c0b7d1a5f",
     "client_id": "pilotgate",
     "client_secret": "a-client-secret-for-tests-only",
     "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",

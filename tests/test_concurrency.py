@@ -126,7 +126,10 @@ def test_sqlite_busy_database_gives_try_again(sqlite_engine):
         lock.close()
         impatient.dispose()
     assert [e.line for e in report.errors] == [None]
-    assert "the database is busy, nothing written; try again" in report.errors[0].reason
+    assert report.errors[0].reason == (
+        "nothing written: the database is busy (another write holds the lock): try again "
+        "in a moment (database is locked)"
+    )
     with Session(sqlite_engine) as s:
         assert s.execute(sa.select(sa.func.count()).select_from(Measurement)).scalar_one() == 0
     # once the other writer is gone, the same import goes through

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.browser
 
 PILOT = "Helpdesk triage assistant"
 CLIENT_SECRET = "client-secret-never-logged-4711"
-COOKIE_SECRET = "cookie-secret-never-logged-0815"
+COOKIE_SECRET = "c00c1e5ec2e7a9b8d4f6e1c3b5a7d9f0e2c4b6a8d0f1e3c5b7a9d2f4e6c8b0a1"
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, log: Path) -> None:

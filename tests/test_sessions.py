@@ -211,7 +211,8 @@ def test_a_save_while_the_database_is_busy_says_try_again(sqlite_shared, monkeyp
         lock.close()
         other.dispose()
     assert [e.value for e in a.error] == [
-        "Not saved: the database is busy or unreachable. Try again in a moment."
+        "Not saved: the database is busy (another write holds the lock): try again in a "
+        "moment (database is locked)."
     ]
     assert stored(shared) == (72.0, 1, "seed")
     save(a, shared, "alice")  # the lock is gone: the same form saves
@@ -236,3 +237,51 @@ def test_the_refusal_comes_before_the_reason_check(shared):
     assert "Not saved. A reason for the correction is required: Resolution time" in texts(b)
     assert stored(shared) == (61.2, 2, "alice")
     assert revisions(shared) == [("create", 72.0, "seed"), ("update", 61.2, "alice")]
+
+
+def test_a_save_on_a_read_only_database_names_the_cause(sqlite_shared):
+    """Issue 9: a read-only database is not "busy, try again"."""
+    import sqlalchemy as sa
+
+    shared = sqlite_shared
+    a = open_enter(shared, "alice")
+    value_field(a, shared).set_value(61.2)
+    reason_field(a, shared).set_value("recount")
+
+    def _read_only(dbapi_conn, record, proxy):
+        dbapi_conn.execute("PRAGMA query_only = ON")
+
+    sa.event.listen(sa.pool.Pool, "checkout", _read_only)
+    try:
+        save(a, shared, "alice")
+    finally:
+        sa.event.remove(sa.pool.Pool, "checkout", _read_only)
+    assert [e.value for e in a.error] == [
+        "Not saved: the database is read-only: make its file and folder writable "
+        "(attempt to write a readonly database)."
+    ]
+    assert stored(shared) == (72.0, 1, "seed")
+
+
+def test_a_save_on_a_full_disk_names_the_cause(sqlite_shared, monkeypatch):
+    """Issue 9: SQLite's "database or disk is full" is not "busy, try again"."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    shared = sqlite_shared
+    a = open_enter(shared, "alice")
+    value_field(a, shared).set_value(61.2)
+    reason_field(a, shared).set_value("recount")
+
+    def _full(**kw):
+        raise sa.exc.OperationalError(
+            "UPDATE measurement ...", {}, sqlite3.OperationalError("database or disk is full")
+        )
+
+    monkeypatch.setattr(store, "record_measurement", _full)
+    save(a, shared, "alice")
+    assert [e.value for e in a.error] == [
+        "Not saved: the disk holding the database is full: free space, then try again "
+        "(database or disk is full)."
+    ]

@@ -15,7 +15,7 @@ from dashboard import state
 from dashboard.charts import with_unit
 from metrics import computations as C
 from metrics import store
-from metrics.db import session_scope
+from metrics.db import failure_reason, session_scope
 from metrics.isoweek import monday_of
 
 RECENT_WEEKS = 12
@@ -425,8 +425,8 @@ except store.StoreError as exc:
 except sa.exc.IntegrityError:
     st.error("Not saved: someone saved this week at the same moment. Reload and try again.")
     st.stop()
-except sa.exc.OperationalError:
-    st.error("Not saved: the database is busy or unreachable. Try again in a moment.")
+except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+    st.error(f"Not saved: {failure_reason(exc)}.")
     st.stop()
 
 state.after_write()

@@ -13,7 +13,7 @@ from dashboard import components as ui
 from dashboard import state
 from metrics import computations as C
 from metrics import csvio
-from metrics.db import session_scope
+from metrics.db import failure_reason, session_scope
 from metrics.models import Role
 
 #: The Action column in the words of the tiles and the summary.
@@ -459,9 +459,9 @@ if st.button(
                 )
                 if not result.ok:
                     s.rollback()
-        except sa.exc.OperationalError:
+        except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
             writing.update(label="Not written", state="error")
-            st.error("Not written: the database is busy or unreachable. Try again in a moment.")
+            st.error(f"Not written: {failure_reason(exc)}.")
             st.stop()
         writing.update(
             label=f"{uploaded.name}: {result.summary_line()}",

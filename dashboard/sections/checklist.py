@@ -17,7 +17,7 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import state
 from metrics import governance
-from metrics.db import session_scope
+from metrics.db import failure_reason, session_scope
 from metrics.errors import StoreError
 from metrics.models import Role
 
@@ -46,8 +46,8 @@ def _write(fn, message: str, gen_key: str, notice, *, refused: str = "Not saved"
     except StoreError as exc:
         notice.error(ui.refusal(refused, exc))
         return
-    except sa.exc.OperationalError:
-        notice.error(f"{refused}: the database is busy or unreachable. Try again in a moment.")
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+        notice.error(f"{refused}: {failure_reason(exc)}.")
         return
     state.after_write()
     st.session_state[FLASH] = message

@@ -22,7 +22,7 @@ from dashboard import state
 from dashboard.charts import RECOMMENDATION_LABELS
 from metrics import computations as C
 from metrics import governance, service, store
-from metrics.db import session_scope
+from metrics.db import failure_reason, session_scope
 from metrics.errors import StoreError
 from metrics.models import DecisionKind, Role, Stage
 
@@ -225,8 +225,8 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
     except StoreError as exc:
         st.error(ui.refusal("Not saved", exc))
         return
-    except sa.exc.OperationalError:
-        st.error("Not saved: the database is busy or unreachable. Try again in a moment.")
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+        st.error(f"Not saved: {failure_reason(exc)}.")
         return
     state.after_write()
     st.session_state[FLASH] = (
@@ -284,8 +284,8 @@ def render_stage_move(*, pilots: pd.DataFrame, version: tuple) -> None:
     except StoreError as exc:
         st.error(ui.refusal("Not moved", exc))
         return
-    except sa.exc.OperationalError:
-        st.error("Not moved: the database is busy or unreachable. Try again in a moment.")
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+        st.error(f"Not moved: {failure_reason(exc)}.")
         return
     state.after_write()
     st.session_state[FLASH] = f"{row[C.PILOT]} moved from {current} to {to_stage}."

@@ -18,7 +18,7 @@ from dashboard import components as ui
 from dashboard import state
 from metrics import computations as C
 from metrics import store
-from metrics.db import session_scope
+from metrics.db import failure_reason, session_scope
 from metrics.models import RevisionAction, Role
 
 #: How each revision action reads in the table; deletions stand out.
@@ -256,8 +256,8 @@ def render_history(pilot_id: int, metrics: pd.DataFrame) -> None:
     except store.StoreError as exc:
         st.error(ui.refusal("Not restored", exc))
         return
-    except sa.exc.OperationalError:
-        st.error("Not restored: the database is busy or unreachable. Try again in a moment.")
+    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+        st.error(f"Not restored: {failure_reason(exc)}.")
         return
     state.after_write()
     st.session_state[_message_key(pilot_id)] = (
