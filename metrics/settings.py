@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from metrics.models import clean_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
             ``X-Forwarded-User``); required when auth_mode is ``proxy``, ignored otherwise.
         default_role: role of a signed-in user (oidc/proxy) who is not in the users
             table yet: ``viewer`` (default) or ``none`` (refuse until an admin adds them).
+        max_import_columns: most columns a CSV import reads (a wide-form file has one
+            per metric, plus pilot and week); a wider file is refused in one line.
+        max_import_rows: most data rows a CSV import reads; a longer file is refused
+            in one line (split it).
     """
 
     model_config = SettingsConfigDict(env_prefix="PILOTGATE_", extra="ignore")
@@ -52,6 +58,16 @@ class Settings(BaseSettings):
     auth_mode: Literal["none", "oidc", "proxy"] = "none"
     proxy_user_header: str | None = Field(default=None, min_length=1, max_length=100)
     default_role: Literal["viewer", "none"] = "viewer"
+    # --- input bounds and names (issue 9 items 5, 12): bounded work per imported file
+    max_import_columns: int = Field(default=500, ge=3, le=100_000)
+    max_import_rows: int = Field(default=2_000_000, ge=1, le=100_000_000)
+
+    @field_validator("actor")
+    @classmethod
+    def _actor_name(cls, v: str) -> str:
+        return clean_name(v, "actor")
+
+    # --- end of input bounds and names
 
     @model_validator(mode="after")
     def _proxy_header(self) -> Settings:
