@@ -73,9 +73,8 @@ def parse_week(text: str) -> date:
         except ValueError as exc:
             raise WeekError(f"{text.strip()!r} is not a valid date ({exc})") from None
         return monday_of(d)
-    hint = (
-        " written with the digits 0-9" if any(c.isdecimal() and not c.isascii() for c in text) else ""
-    )
+    foreign_digits = any(c.isdecimal() and not c.isascii() for c in text)
+    hint = " written with the digits 0-9" if foreign_digits else ""
     raise WeekError(f"{text.strip()!r} is not a week (expected YYYY-Www or YYYY-MM-DD{hint})")
 
 
