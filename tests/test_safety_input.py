@@ -17,17 +17,11 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from metrics import csvio, governance, store, users
+from metrics import csvio, governance, models, store, users
 from metrics.cli import main
 from metrics.db import init_db, make_engine
 from metrics.errors import StoreError
-from metrics.models import (
-    AppUser,
-    ChecklistTick,
-    PilotCreate,
-    UserCreate,
-    clean_name,
-)
+from metrics.models import AppUser, ChecklistTick, PilotCreate, UserCreate
 from metrics.settings import Settings, get_settings
 from tests.apptest_helpers import clear_caches, open_app
 from tests.conftest import REPO
@@ -595,10 +589,10 @@ def test_portfolio_as_of_300_years_after_a_decision_shows_the_pilot(tmp_path, mo
 def test_clean_name_is_the_one_normalisation(raw, expected):
     if expected is None:
         with pytest.raises(ValueError):
-            clean_name(raw)
+            models.clean_name(raw)
     else:
-        assert clean_name(raw) == expected
-        assert unicodedata.is_normalized("NFC", clean_name(raw))
+        assert models.clean_name(raw) == expected
+        assert unicodedata.is_normalized("NFC", models.clean_name(raw))
 
 
 @pytest.mark.parametrize(
@@ -633,7 +627,7 @@ def test_user_names_are_stored_normalised_and_match_the_signed_in_name(session):
 
     make_user(session, "  Jose\u0301 ", role="editor")
     assert users.users_frame(session)["name"].tolist() == ["Jos\u00e9"]
-    assert role_of(session, clean_name("Jose\u0301")).value == "editor"
+    assert role_of(session, models.clean_name("Jose\u0301")).value == "editor"
     with pytest.raises(ValidationError):
         UserCreate(name="root\u202e")
 
