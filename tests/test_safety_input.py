@@ -26,6 +26,7 @@ from metrics.settings import Settings, get_settings
 from tests.apptest_helpers import clear_caches, open_app
 from tests.conftest import REPO
 from tests.factories import make_pilot, make_user, metric_id
+from tests.test_browser import app_url, browser, page  # noqa: F401 (browser fixtures)
 
 HD = "Helpdesk triage assistant"
 HEADER = "pilot,metric,week,value,note\n"
@@ -185,6 +186,27 @@ def test_every_page_download_neutralises_formula_cells_and_tables_show_names(hos
     assert "'" + FORMULA_NAME in portfolio and "'\uff1d1+1 fullwidth" in portfolio
     values = _cells(downloads["pilotgate-resolution_time-values.csv"])
     assert "'+1 checked" in values and "'\n=HYPERLINK(1)" in values
+
+
+@pytest.mark.browser
+def test_browser_table_toolbar_has_no_csv_download(app_url, page):  # noqa: F811
+    """In a real browser: the table toolbar offers no "Download as CSV" (it does when
+    client.disableDataExport is false), and PilotGate's own download sits below."""
+    from tests.test_browser import _assert_no_exception, _wait_rendered
+
+    base, _ = app_url
+    page.goto(base + "/")
+    _wait_rendered(page)
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for(timeout=30_000)
+    table.hover()
+    toolbar = page.locator('[data-testid="stElementToolbarButton"] button')
+    toolbar.first.wait_for(timeout=10_000)
+    labels = {toolbar.nth(i).get_attribute("aria-label") for i in range(toolbar.count())}
+    assert "Search" in labels  # the toolbar is shown ...
+    assert "Download as CSV" not in labels  # ... without Streamlit's raw download
+    assert page.get_by_role("button", name="Download these pilots (CSV)").count() == 1
+    _assert_no_exception(page)
 
 
 # =========================================================================== item 14
