@@ -19,6 +19,11 @@ from metrics.models import Role
 PAGE_ICON = Path(__file__).resolve().parent / "dashboard" / "static" / "pilotgate-icon.png"
 
 st.set_page_config(page_title="PilotGate", page_icon=str(PAGE_ICON), layout="wide")
+# Streamlit's own "Download as CSV" and copy on tables write cells raw, so a pilot named
+# =cmd|' /C calc'!A0 would reach a spreadsheet as a formula. They are off (here and in
+# .streamlit/config.toml, read before the first run); PilotGate's own CSV downloads,
+# which neutralise such cells (metrics.csvio.to_csv_text), sit next to the tables.
+st.set_option("client.disableDataExport", True)
 
 PORTFOLIO = st.Page(
     "dashboard/pages/portfolio.py", title="Portfolio", icon=":material/dashboard:", default=True

@@ -29,7 +29,7 @@ from typing import Any
 
 import streamlit as st
 
-from metrics.models import CONTROL_CHARS_RE, LINE_BREAK_RE, Role
+from metrics.models import Role, clean_name
 from metrics.settings import Settings, get_settings
 
 #: Longest accepted user name (the ``app_user.name`` column).
@@ -60,15 +60,36 @@ class Identity:
 
 
 def _clean_name(raw: object) -> str | None:
-    """``raw`` trimmed, or None when empty, too long or holding control characters."""
+    """``raw`` as :func:`metrics.models.clean_name` normalises every name (NFC,
+    trimmed), or None when empty, too long or holding control, line-break or
+    bidirectional formatting characters."""
     if raw is None:
         return None
-    text = str(raw).strip()
+    try:
+        text = clean_name(str(raw))
+    except ValueError:
+        return None
     if not text or len(text) > MAX_NAME:
         return None
-    if CONTROL_CHARS_RE.search(text) or LINE_BREAK_RE.search(text):
-        return None
     return text
+
+
+def header_text(value: str) -> str | None:
+    """A request header's value as the text its bytes spell in UTF-8, or None when
+    they are not UTF-8.
+
+    Tornado (under Streamlit) decodes header bytes as Latin-1, so ``José`` sent as
+    UTF-8 arrives as ``JosÃ©``; encoding back to Latin-1 recovers the bytes. A value
+    holding a character beyond Latin-1 did not come from raw bytes and is kept as is.
+    """
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _is_false(value: object) -> bool:
@@ -95,9 +116,11 @@ def name_from_user_info(user_info: Mapping[str, Any]) -> tuple[str | None, str]:
 def name_from_header_values(values: Sequence[str], header: str) -> tuple[str | None, str]:
     """(name, problem) from every value the request carried for the trusted header.
 
-    Exactly one non-empty, single-line value of at most 200 characters is a name;
-    anything else is nobody, with the reason (a repeated header means a client could
-    have added its own copy before the proxy's, so none is trusted).
+    Exactly one non-empty, single-line value of at most 200 characters is a name (its
+    bytes read as UTF-8: :func:`header_text`; normalised as every name is:
+    :func:`metrics.models.clean_name`); anything else is nobody, with the reason (a
+    repeated header means a client could have added its own copy before the proxy's,
+    so none is trusted).
     """
     if not values:
         return None, f"the request has no {header} header"
@@ -106,7 +129,10 @@ def name_from_header_values(values: Sequence[str], header: str) -> tuple[str | N
             f"the request has the {header} header {len(values)} times; the proxy must "
             "replace any copy the browser sends"
         )
-    name = _clean_name(values[0])
+    text = header_text(values[0])
+    if text is None:
+        return None, f"the {header} header is not UTF-8 text"
+    name = _clean_name(text)
     if name is None:
         return None, f"the {header} header is empty or not a valid user name"
     return name, ""

@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard.charts import RECOMMENDATION_COLORS, RECOMMENDATION_LABELS, fmt_pct, with_unit
 from metrics import computations as C
-from metrics import service
+from metrics import csvio, service
 from metrics.access import allowed
 from metrics.models import EARLIEST_DATE, LATEST_DATE, Role
 
@@ -386,6 +386,24 @@ def decision_countdown(decision: date, as_of: date) -> str:
     n = abs(days)
     span = f"{n} day{'' if n == 1 else 's'}"
     return f"in {span}" if days > 0 else f"{span} ago"
+
+
+def csv_download(
+    frame: pd.DataFrame, *, file_name: str, key: str, label: str = "Download CSV"
+) -> None:
+    """PilotGate's own CSV download of a table, next to it: written by
+    :func:`metrics.csvio.to_csv_text`, so a cell such as ``=cmd|' /C calc'!A0`` is
+    neutralised (Streamlit's built-in table download, which writes cells raw, is off:
+    ``client.disableDataExport``)."""
+    st.download_button(
+        label,
+        data=csvio.to_csv_text(frame),
+        file_name=file_name,
+        mime="text/csv",
+        on_click="ignore",
+        key=key,
+        icon=":material/download:",
+    )
 
 
 def week_choice_label(monday: date) -> str:

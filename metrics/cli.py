@@ -535,16 +535,29 @@ def users_list() -> None:
 def main() -> None:
     """Console entry point: run the app, turning user-facing errors into one line.
 
-    Usage errors are printed by Typer/Click (exit 2); :class:`CliError` and database
-    errors become ``error: ...`` on stderr with exit 1 or 2.
+    Usage errors are printed by Typer/Click (exit 2); :class:`CliError`, a refused
+    write (:class:`metrics.errors.StoreError`, e.g. a role refusal) and database errors
+    become ``error: ...`` on stderr with exit 1 or 2.
     """
     from metrics.db import DatabaseError
+    from metrics.errors import StoreError
 
     try:
         app()
     except CliError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.code) from None
+    except StoreError as exc:  # a refused write, e.g. a viewer running `seed demo`
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise SystemExit(1) from None
+    except sa.exc.IntegrityError as exc:  # a concurrent write of the same name or week
+        reason = " ".join(str(exc.orig).split())
+        typer.echo(
+            "error: the database refused the write, nothing written (someone else wrote "
+            f"the same thing at the same moment; check and try again): {reason}",
+            err=True,
+        )
+        raise SystemExit(1) from None
     except DatabaseError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

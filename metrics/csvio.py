@@ -90,6 +90,7 @@ from metrics.models import (
     MetricCreate,
     PilotCreate,
 )
+from metrics.settings import get_settings
 
 __all__ = [
     "ACTION_COL",
@@ -237,22 +238,53 @@ PILOT_FIELDS = [
 _FILE_TO_FIELD = {"pilot": "name", "metric": "key", "min": "min_value", "max": "max_value"}
 _FIELD_TO_FILE = {v: k for k, v in _FILE_TO_FIELD.items()}
 
-#: A text cell starting with one of these is prefixed with "'" on export (OWASP).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: A text cell starting with one of these is prefixed with "'" on export (OWASP CSV
+#: injection): the ASCII triggers, tab and both line-break characters, and the
+#: fullwidth and small forms of = + - @ (U+FF1D U+FF0B U+FF0D U+FF20, U+FE66 U+FE62
+#: U+FE63 U+FE6B), which spreadsheets with East Asian input read as the ASCII ones.
+FORMULA_TRIGGERS = (
+    "=",
+    "+",
+    "-",
+    "@",
+    "\t",
+    "\r",
+    "\n",
+    "\uff1d",
+    "\uff0b",
+    "\uff0d",
+    "\uff20",
+    "\ufe66",
+    "\ufe62",
+    "\ufe63",
+    "\ufe6b",
+)
+_TRIGGER_CLASS = "[" + "".join(re.escape(t) for t in FORMULA_TRIGGERS) + "]"
 #: Export prefixes "'" to text matching _NEEDS_QUOTE_RE; import strips one "'" from text
 #: matching _ESCAPED_RE. The two rules are inverse: any text round-trips exactly.
-_NEEDS_QUOTE_RE = re.compile(r"^'*[=+\-@\t\r]")
-_ESCAPED_RE = r"^'+[=+\-@\t\r]"
+_NEEDS_QUOTE_RE = re.compile("^'*" + _TRIGGER_CLASS)
+_ESCAPED_RE = "^'+" + _TRIGGER_CLASS
 
 #: Numbers of the pilot definitions CSV: dot decimal, optional sign and exponent.
+#: Digits are ASCII 0-9 everywhere (re.ASCII): Python's ``\d`` and ``int()`` also
+#: take fullwidth and Arabic-Indic digits, which no spreadsheet writes as numbers.
 NUMBER_RE = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
-_NUMBER = re.compile(NUMBER_RE)
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_INT = re.compile(r"^[+]?\d+$")
+_NUMBER = re.compile(NUMBER_RE, re.ASCII)
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
+_INT = re.compile(r"^[+]?\d+$", re.ASCII)
 #: Non-ISO dates: day and month (either order) then a four-digit year.
-_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$", re.ASCII)
 #: Year first with slashes or dots (2012/01/18): unambiguous, always year-month-day.
-_YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
+_YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$", re.ASCII)
+
+
+def _digits_hint(text: str) -> str:
+    """`` (write digits as 0-9)`` when ``text`` holds a decimal digit other than ASCII
+    0-9 (fullwidth ``２``, Arabic-Indic ``٢``...), else ""."""
+    if any(c.isdecimal() and not c.isascii() for c in text):
+        return " (write digits as 0-9)"
+    return ""
+
 
 # Measurement values, matched with pyarrow (RE2: linear time, no backreferences).
 # Written here rather than taken from pandas/locale: pandas.read_csv(decimal=,
@@ -486,6 +518,11 @@ class _Table:
     rows: list[list[str]] = field(default_factory=list)
     delimiter: str = ","
     notices: list[RowError] = field(default_factory=list)
+    #: fields of the header line as written, trailing empty ones included
+    width: int = 0
+    #: lines of rows that had more fields than the header line, the extra ones empty
+    #: (cut off): checked for a value split by an unquoted comma
+    padded: list[int] = field(default_factory=list)
 
     def column(self, j: int) -> list[str]:
         return [r[j] for r in self.rows]
@@ -629,6 +666,7 @@ def _read_records(
     errors: list[RowError] = []
     ncols = 0
     prev = 0
+    max_rows = get_settings().max_import_rows
     total = text.count("\n") + 1 if progress is not None else 0
     countdown = _PROGRESS_EVERY
     try:
@@ -643,7 +681,13 @@ def _read_records(
             if table is None:
                 table = _header(start, rec)
                 ncols = len(table.names)
+                _check_width(table)
                 continue
+            if len(table.rows) + len(errors) >= max_rows:
+                raise _FileError(
+                    f"the file has more than {max_rows:,} rows: at most {max_rows:,} are "
+                    "read at once (PILOTGATE_MAX_IMPORT_ROWS); split it into smaller files"
+                )
             countdown -= 1
             if not countdown and progress is not None:
                 countdown = _PROGRESS_EVERY
@@ -651,6 +695,8 @@ def _read_records(
             n = len(rec)
             if n != ncols:
                 if n > ncols and not any(c.strip() for c in rec[ncols:]):
+                    if n > table.width:
+                        table.padded.append(start)
                     rec = rec[:ncols]
                 elif n > ncols:
                     errors.append(
@@ -698,6 +744,20 @@ def _drop_repeated_headers(table: _Table) -> None:
     table.lines = [ln for ln, k in zip(table.lines, keep, strict=True) if k]
 
 
+def _check_width(table: _Table) -> None:
+    """Refuse a header with more columns than ``Settings.max_import_columns``, before
+    any row is read: the work of checking a file grows with its columns (issue 9)."""
+    limit = get_settings().max_import_columns
+    n = len(table.names)
+    if n > limit:
+        raise _FileError(
+            f"the header has {n:,} columns: at most {limit:,} are read at once "
+            "(PILOTGATE_MAX_IMPORT_COLUMNS); split the file into several with fewer "
+            "metric columns",
+            line=table.header_line,
+        )
+
+
 def _header(line: int, rec: list[str]) -> _Table:
     display = [c.strip() for c in rec]
     while display and not display[-1]:
@@ -715,7 +775,7 @@ def _header(line: int, rec: list[str]) -> _Table:
                 column=display[j],
             )
         seen[name] = j
-    return _Table(line, names, display)
+    return _Table(line, names, display, width=len(rec))
 
 
 def _semicolon_hint(table: _Table) -> str:
@@ -934,6 +994,7 @@ def _validate(
             WEEK_COL: _str_series(table.column(pos[WEEK_COL])).str.strip(),
         }
     )
+    err.items.extend(_split_values(table, form, pos))
     known_pilots = set(metrics[C.PILOT]) if not metrics.empty else set()
     pilot_missing = rec[PILOT_COL] == ""
     err.add(rec, pilot_missing, disp[PILOT_COL], "pilot is missing")
@@ -1115,6 +1176,49 @@ def _validate(
     return []
 
 
+_WHOLE = re.compile(r"^[+-]?\d+$", re.ASCII)
+_DIGITS = re.compile(r"^\d+$", re.ASCII)
+
+
+def _split_values(table: _Table, form: str, pos: dict[str, int]) -> list[RowError]:
+    """Rows where an unquoted decimal comma split a value in two (comma files only).
+
+    ``61,2`` written unquoted in a comma file is the two fields ``61`` and ``2``. When
+    the row is then longer than the header and its extra fields are empty (cut off as
+    trailing delimiters), the value would be read as 61 and the ``2`` as the next
+    column (the note, or the next metric): such a row -- a whole number followed by a
+    field of digits -- is refused, naming the line.
+    """
+    if table.delimiter != "," or not table.padded:
+        return []
+    if form == "long":
+        columns = [pos[VALUE_COL]]
+    else:
+        columns = [j for j, name in enumerate(table.names) if name not in WIDE_REQUIRED]
+    index = {ln: i for i, ln in enumerate(table.lines)}
+    out = []
+    for line in table.padded:
+        if line not in index:  # a repeated header line, skipped
+            continue
+        row = table.rows[index[line]]
+        for j in columns:
+            if j + 1 >= len(row):
+                continue
+            a, b = row[j].strip(), row[j + 1]
+            if _WHOLE.match(a) and _DIGITS.match(b):
+                out.append(
+                    RowError(
+                        line,
+                        table.display[j],
+                        f"'{_short(a)}' is followed by an unexpected extra field '{_short(b)}': "
+                        "the row has more fields than the header (a decimal comma? write "
+                        f'{_short(a)}.{_short(b)}, or quote it: "{_short(a)},{_short(b)}")',
+                    )
+                )
+                break
+    return out
+
+
 def _unknown_pilot_message(name: str, known: set[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
     if not close:
@@ -1133,9 +1237,23 @@ def _short(text: str, limit: int = 60) -> str:
 def _not_number_message(v: str) -> str:
     text = _short(v.strip())
     msg = f"'{text}' is not a number"
-    if re.fullmatch(r"[+-]?[\d.,\s]+%?", text) and re.search(r"\d[.,\s]\d", text):
+    if re.fullmatch(r"[+-]?[\d.,\s]+%?", text, re.ASCII) and re.search(
+        r"\d[.,\s]\d", text, re.ASCII
+    ):
         msg += " (thousands separators group three digits, and one decimal separator ends it)"
-    return msg
+    return msg + _digits_hint(text)
+
+
+def _underflow_message(text: str) -> str:
+    """The reason for a nonzero number written so small that it reads as 0."""
+    return (
+        f"'{_short(text.strip())}' is too close to zero to store: it would become 0 "
+        "(write 0 if that is meant)"
+    )
+
+
+#: A number's digits before any exponent include a nonzero one (so it is not 0).
+_NONZERO_MANTISSA = r"^[^eE]*[1-9]"
 
 
 def _range_text(lo: float, hi: float) -> str:
@@ -1281,6 +1399,13 @@ def _parse_values(raw: np.ndarray, lines: np.ndarray, reading: _Reading) -> _Val
     bad = ~missing & ~valid & ~wrong & ~ask
     for i in np.flatnonzero(bad):
         reasons[i] = _not_number_message(text(i))
+    # a nonzero number so small that float64 reads it as 0 (1e-400): never a silent 0
+    zero = valid & ~missing & (values == 0)
+    if zero.any():
+        underflow = zero & _bools(pc.match_substring_regex(body, _NONZERO_MANTISSA))
+        for i in np.flatnonzero(underflow):
+            reasons[i] = _underflow_message(text(i))
+        valid = valid & ~underflow
     values = np.where(valid & ~missing, values, np.nan)
     return _Values(values, reasons, missing, percent & valid)
 
@@ -1587,7 +1712,9 @@ def import_measurements(
             of the file's weeks meanwhile. The CLI passes ``--update``; the Import
             page passes True only after the person confirmed.
         reason: the revision reason for every value written; None or blank:
-            ``"import <source>"``.
+            ``"import <source>"``. Checked first, as a single correction's reason is
+            (:func:`metrics.store.check_reason`: length, control characters); a
+            reason that fails is the report's one error.
         decimal, date_format: the user's choices, see :func:`parse_measurements_csv`.
         expected_changes: the ``changes`` frame the person confirmed (a dry run's);
             when given, the write is refused unless exactly those values would change
@@ -1600,6 +1727,10 @@ def import_measurements(
         file-level :class:`RowError` (the session is rolled back for the latter);
         user mistakes never raise.
     """
+    try:  # the same rule as a single correction's reason (length, control characters)
+        store.check_reason(reason)
+    except store.StoreError as exc:
+        return ImportReport(_empty_rows(), [RowError(None, None, f"nothing written: {exc}")], "")
     metrics = store.metrics_frame(session)
     existing = store.measurements_frame(session)
     report = parse_measurements_csv(
@@ -1797,7 +1928,7 @@ def _absent_char(df: pd.DataFrame, text_cols: list[int]) -> str:
 def _parse_iso_date(text: str) -> date:
     m = _ISO_DATE.match(text)
     if not m:
-        raise ValueError(f"'{text}' is not a date (expected YYYY-MM-DD)")
+        raise ValueError(f"'{text}' is not a date (expected YYYY-MM-DD){_digits_hint(text)}")
     try:
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError as exc:
@@ -1810,12 +1941,14 @@ def _parse_number(text: str) -> float:
     x = float(text)
     if not math.isfinite(x):
         raise ValueError(f"'{text.strip()}' is not a finite number")
+    if x == 0 and re.match(_NONZERO_MANTISSA, text):
+        raise ValueError(_underflow_message(text))
     return x
 
 
 def _parse_int(text: str) -> int:
     if not _INT.match(text):
-        raise ValueError(f"'{text}' is not a whole number")
+        raise ValueError(f"'{text}' is not a whole number{_digits_hint(text)}")
     return int(text)
 
 
@@ -2028,67 +2161,47 @@ def _metric_from_row(
         return None, _validation_errors(exc, line, disp)
 
 
-def _pilot_plan_counts(session: Session, pilots) -> tuple[int, int, int, int]:
-    """What saving ``pilots`` would do: (created, updated, metrics_created, metrics_updated)."""
-    stored_pilots = set(store.pilots_frame(session)[C.PILOT])
-    m = store.metrics_frame(session)
-    stored = {
-        (p, k): row for p, k, row in zip(m[C.PILOT], m[C.KEY], m.to_dict("records"), strict=True)
-    }
-    created = updated = m_created = m_updated = 0
-    for pilot_in, metrics_in in pilots:
-        if pilot_in.name in stored_pilots:
-            updated += 1
-        else:
-            created += 1
-        for metric_in in metrics_in:
-            old = stored.get((pilot_in.name, metric_in.key))
-            if old is None:
-                m_created += 1
-                continue
-            values = metric_in.model_dump()
-            values["direction"] = metric_in.direction.value
-            values["role"] = metric_in.role.value
-            if any(not _same(old[k], v) for k, v in values.items()):
-                m_updated += 1
-    return created, updated, m_created, m_updated
-
-
-def _same(a, b) -> bool:
-    a_missing = a is None or (isinstance(a, float) and math.isnan(a))
-    b_missing = b is None or (isinstance(b, float) and math.isnan(b))
-    if a_missing or b_missing:
-        return a_missing and b_missing
-    return a == b
-
-
 def import_pilots(
     *, session: Session, actor: str, data: bytes | str, dry_run: bool = False
 ) -> PilotImportReport:
     """Create or update pilots and their metrics from a definitions CSV, all or nothing.
 
-    Parses with :func:`parse_pilots_csv`; with any error nothing is written. Otherwise,
-    unless ``dry_run``, calls :func:`metrics.store.save_pilot` once per pilot in the
-    same session (metrics matched by key; metrics not listed are kept). A dry run
-    reports what would be created/updated (two queries) without writing.
+    Parses with :func:`parse_pilots_csv`; with any error nothing is written. Otherwise
+    calls :func:`metrics.store.save_pilot` once per pilot in the same session (metrics
+    matched by key; metrics not listed are kept). A dry run takes exactly that path
+    inside a savepoint it then rolls back, so it applies every check the real import
+    applies -- the actor's role, stage gates, stored values against a new allowed
+    range -- and reports the same counts, writing nothing.
 
     Returns:
         :class:`PilotImportReport`. A :class:`metrics.store.StoreError` (or database
-        integrity/data error) rolls the session back (undoing pilots already saved in
-        this call) and becomes a RowError on that pilot's first line; user mistakes
-        never raise. The caller commits on success.
+        integrity/data error) rolls back (undoing pilots already saved in this call)
+        and becomes a RowError on that pilot's first line; user mistakes never raise.
+        The caller commits on success.
     """
     report, first_lines = _parse_pilots(data)
     if not report.ok:
         return report
     if dry_run:
-        (
-            report.created,
-            report.updated,
-            report.metrics_created,
-            report.metrics_updated,
-        ) = _pilot_plan_counts(session, report.pilots)
-        return report
+        savepoint = session.begin_nested()
+        try:
+            failed = _save_pilots(session, actor, report, first_lines)
+        finally:
+            savepoint.rollback()
+        return failed or report
+    failed = _save_pilots(session, actor, report, first_lines)
+    if failed is not None:
+        session.rollback()
+        return failed
+    report.written = True
+    return report
+
+
+def _save_pilots(
+    session: Session, actor: str, report: PilotImportReport, first_lines: dict[str, int]
+) -> PilotImportReport | None:
+    """Save every pilot of ``report`` (setting its counts); the failure report, or None.
+    The caller rolls back on failure."""
     created = updated = m_created = m_updated = 0
     for pilot_in, metrics_in in report.pilots:
         try:
@@ -2096,7 +2209,6 @@ def import_pilots(
                 session=session, actor=actor, pilot_in=pilot_in, metrics_in=metrics_in
             )
         except (store.StoreError, sa.exc.IntegrityError, sa.exc.DataError) as exc:
-            session.rollback()
             reason = str(exc) if isinstance(exc, store.StoreError) else str(exc.orig)
             line = first_lines.get(pilot_in.name)
             return PilotImportReport(
@@ -2108,5 +2220,4 @@ def import_pilots(
         m_updated += res.metrics_updated
     report.created, report.updated = created, updated
     report.metrics_created, report.metrics_updated = m_created, m_updated
-    report.written = True
-    return report
+    return None

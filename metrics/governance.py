@@ -861,7 +861,11 @@ def decisions_due(
         return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
     df = _with_latest(pilots, latest)
     dd = pd.to_datetime(df[C.DECISION_DATE]).astype("datetime64[ns]")
-    days = (dd - pd.Timestamp(as_of)).dt.days
+    # Whole days, in day units: a nanosecond difference overflows int64 beyond 292
+    # years (a decision date in 1900 judged as of 2199 is a valid question).
+    day_numbers = dd.to_numpy().astype("datetime64[D]").astype("int64")
+    as_of_number = np.datetime64(as_of, "D").astype("int64")
+    days = pd.Series(day_numbers - as_of_number, index=df.index, dtype="int64")
     df = df.assign(**{C.DECISION_DATE: dd, DAYS_TO_DECISION: days})
     df = df[(days >= 0) & (days <= within_days)]
     df = df.sort_values([DAYS_TO_DECISION, C.PILOT], kind="stable")

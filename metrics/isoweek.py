@@ -13,8 +13,10 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-WEEK_LABEL_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
-ISO_DATE_RE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+# re.ASCII: digits are 0-9 only (Python's \d and int() also take fullwidth and
+# Arabic-Indic digits, which would be read silently).
+WEEK_LABEL_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE | re.ASCII)
+ISO_DATE_RE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$", re.ASCII)
 
 
 class WeekError(ValueError):
@@ -71,7 +73,9 @@ def parse_week(text: str) -> date:
         except ValueError as exc:
             raise WeekError(f"{text.strip()!r} is not a valid date ({exc})") from None
         return monday_of(d)
-    raise WeekError(f"{text.strip()!r} is not a week (expected YYYY-Www or YYYY-MM-DD)")
+    foreign_digits = any(c.isdecimal() and not c.isascii() for c in text)
+    hint = " written with the digits 0-9" if foreign_digits else ""
+    raise WeekError(f"{text.strip()!r} is not a week (expected YYYY-Www or YYYY-MM-DD{hint})")
 
 
 def week_labels(weeks: pd.Series) -> pd.Series:

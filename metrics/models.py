@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -55,9 +56,20 @@ LATEST_DATE = date(2199, 12, 31)
 #: Largest magnitude accepted for a measured value or metric bound: beyond it a mean
 #: of a few values could overflow to infinity.
 MAX_ABS_VALUE = 1e15
-#: Characters never allowed in names and notes (control characters, NUL).
-CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-LINE_BREAK_RE = re.compile(r"[\r\n\t]")
+#: Characters never allowed in names and notes (C0 and C1 control characters, NUL,
+#: DEL; tab and line breaks are handled by LINE_BREAK_RE).
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+LINE_BREAK_RE = re.compile(r"[\r\n\t\u2028\u2029]")
+#: Bidirectional formatting characters (Unicode UAX #9): embeddings and overrides
+#: U+202A..U+202E, isolates U+2066..U+2069, and the invisible marks LRM U+200E, RLM
+#: U+200F, ALM U+061C. In a one-line name they can make "admin\u202e" look like another
+#: name or reorder what a table shows ("Trojan Source"), so names refuse them.
+BIDI_CONTROL_RE = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: Largest whole number an integer column holds on every backend (PostgreSQL
+#: ``integer``); a larger one is refused with a message, never an overflow.
+MAX_DB_INT = 2**31 - 1
+#: Largest trailing window / minimum number of pilot weeks: ten years of weeks.
+MAX_WEEKS = 520
 
 
 def check_date_range(d: date, what: str) -> date:
@@ -71,11 +83,33 @@ def check_date_range(d: date, what: str) -> date:
 
 
 def check_text(v: str, what: str, *, single_line: bool = True) -> str:
-    """``v`` unless it holds control characters (or line breaks when single_line)."""
+    """``v`` unless it holds control characters (or, when ``single_line``, line breaks
+    or bidirectional formatting characters: :data:`BIDI_CONTROL_RE`).
+
+    Raises:
+        ValueError: naming ``what`` and the kind of character.
+    """
     if CONTROL_CHARS_RE.search(v) or (single_line and LINE_BREAK_RE.search(v)):
         kind = "control characters or line breaks" if single_line else "control characters"
         raise ValueError(f"{what} must not contain {kind}")
+    if single_line and BIDI_CONTROL_RE.search(v):
+        raise ValueError(
+            f"{what} must not contain bidirectional formatting characters "
+            "(U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C)"
+        )
     return v
+
+
+def clean_name(v: str, what: str = "name") -> str:
+    """The one normalisation of a name: actor and user names, proxy-header values, pilot
+    names. Unicode NFC (so a name typed with a combining accent is the same name as
+    the precomposed one), trimmed; one line without control or bidirectional
+    formatting characters (:func:`check_text`). Length limits are the caller's.
+
+    Raises:
+        ValueError: naming ``what`` and the character kind refused.
+    """
+    return check_text(unicodedata.normalize("NFC", v).strip(), what)
 
 
 def check_value(v: float, what: str = "value") -> float:
@@ -161,8 +195,8 @@ class PilotBase(SQLModel):
     start_date: date
     decision_date: date
     cost: float | None = None
-    trailing_window: int = Field(default=4, ge=1)
-    min_weeks: int = Field(default=4, ge=1)
+    trailing_window: int = Field(default=4, ge=1, le=MAX_WEEKS)
+    min_weeks: int = Field(default=4, ge=1, le=MAX_WEEKS)
 
 
 class Pilot(PilotBase, table=True):
@@ -177,7 +211,12 @@ class PilotCreate(PilotBase):
 
     stage: Stage = Stage.pilot
 
-    @field_validator("name", "vendor", "use_case", "owner")
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return clean_name(v, "name")
+
+    @field_validator("vendor", "use_case", "owner")
     @classmethod
     def _strip(cls, v: str, info) -> str:
         return check_text(v.strip(), info.field_name)
@@ -216,8 +255,8 @@ class PilotUpdate(SQLModel):
     start_date: date | None = None
     decision_date: date | None = None
     cost: float | None = None
-    trailing_window: int | None = Field(default=None, ge=1)
-    min_weeks: int | None = Field(default=None, ge=1)
+    trailing_window: int | None = Field(default=None, ge=1, le=MAX_WEEKS)
+    min_weeks: int | None = Field(default=None, ge=1, le=MAX_WEEKS)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -423,7 +462,7 @@ class UserCreate(UserBase):
     @field_validator("name", "email")
     @classmethod
     def _text(cls, v: str, info) -> str:
-        return check_text(v.strip(), info.field_name)
+        return clean_name(v, info.field_name)
 
     @model_validator(mode="after")
     def _non_empty(self) -> UserCreate:
@@ -492,7 +531,7 @@ class DecisionCreate(SQLModel):
     the recommendation at the moment of saving (the store checks that).
     """
 
-    pilot_id: int
+    pilot_id: int = Field(ge=-MAX_DB_INT - 1, le=MAX_DB_INT)
     decision: DecisionKind
     rationale: str = Field(default="", max_length=4000)
     as_of: date
@@ -511,7 +550,7 @@ class DecisionCreate(SQLModel):
 class ChecklistItemCreate(SQLModel):
     """A new readiness or governance item for a pilot: one line of text, 1..500 chars."""
 
-    pilot_id: int
+    pilot_id: int = Field(ge=-MAX_DB_INT - 1, le=MAX_DB_INT)
     item: str = Field(max_length=500)
 
     @field_validator("item")
@@ -530,10 +569,10 @@ class ChecklistTick(SQLModel):
     means someone else changed it meanwhile (optimistic concurrency).
     """
 
-    item_id: int
+    item_id: int = Field(ge=-MAX_DB_INT - 1, le=MAX_DB_INT)
     done: bool
     evidence: str = Field(default="", max_length=4000)
-    expected_version: int | None = None
+    expected_version: int | None = Field(default=None, ge=-MAX_DB_INT - 1, le=MAX_DB_INT)
 
     @field_validator("evidence")
     @classmethod

@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from metrics.models import clean_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +47,10 @@ class Settings(BaseSettings):
         connect_timeout_s: how long (seconds) opening a PostgreSQL connection may take
             before failing with a message naming the host (default 10; libpq counts
             whole seconds, at least 2).
+        max_import_columns: most columns a CSV import reads (a wide-form file has one
+            per metric, plus pilot and week); a wider file is refused in one line.
+        max_import_rows: most data rows a CSV import reads; a longer file is refused
+            in one line (split it).
     """
 
     model_config = SettingsConfigDict(env_prefix="PILOTGATE_", extra="ignore")
@@ -64,6 +70,16 @@ class Settings(BaseSettings):
     server_address: str = Field(default="127.0.0.1", min_length=1, max_length=255)
     trusted_proxy: str | None = Field(default=None, min_length=1, max_length=255)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    # --- input bounds and names (issue 9 items 5, 12): bounded work per imported file
+    max_import_columns: int = Field(default=500, ge=3, le=100_000)
+    max_import_rows: int = Field(default=2_000_000, ge=1, le=100_000_000)
+
+    @field_validator("actor")
+    @classmethod
+    def _actor_name(cls, v: str) -> str:
+        return clean_name(v, "actor")
+
+    # --- end of input bounds and names
 
     @model_validator(mode="after")
     def _proxy_header(self) -> Settings:

@@ -337,7 +337,13 @@ def save_pilot(
     if created:
         pilot = Pilot(**fields, created_at=now, updated_at=now)
         session.add(pilot)
-        session.flush()
+        try:
+            session.flush()
+        except sa.exc.IntegrityError:  # saved by someone else between the check and now
+            raise StoreError(
+                f"a pilot named {pilot_in.name!r} was saved by someone else at the same "
+                "moment; nothing written: reload and save again to update it"
+            ) from None
         session.add(StageEvent(pilot_id=pilot.id, to_stage=pilot.stage, by=actor, at=now))
         governance.ensure_default_checklist(session=session, actor=actor, pilot_id=pilot.id)
         record_audit(
@@ -620,9 +626,11 @@ def write_measurements(
         PermissionDenied: the actor is not an editor or admin.
         StoreError: any row fails :func:`check_measurement_rows`, or another writer
             changed one of the existing values meanwhile (optimistic concurrency on
-            ``version``); the caller must roll back, nothing is committed.
+            ``version``), or ``reason`` fails :func:`check_reason`; the caller must
+            roll back, nothing is committed.
     """
     require_role(session=session, actor=actor, needed=Role.editor, action="writing measurements")
+    reason = check_reason(reason)
     if rows.empty:
         return WriteCounts()
     rows = rows.copy()

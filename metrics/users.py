@@ -126,7 +126,13 @@ def add_user(
         updated_at=now,
     )
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:  # added by someone else between the check and now
+        raise StoreError(
+            f"user {user_in.name!r} already exists (someone added them at the same moment); "
+            "nothing written: change their role instead"
+        ) from None
     detail: dict = {"after": {"name": user.name, "email": user.email, "role": user.role}}
     if bootstrapping:
         detail["bootstrap"] = True

@@ -324,17 +324,23 @@ for _, m in metrics.iterrows():
         else:
             shown = weeks.sort_values(C.WEEK, ascending=False)
             value_header = f"Value ({unit})" if unit else "Value"
+            values_table = pd.DataFrame(
+                {
+                    "Week": shown[C.WEEK].map(C.iso_label),
+                    value_header: shown[C.VALUE],
+                    "Note": shown["note"],
+                    "Entered by": shown["entered_by"],
+                    "Entered at (UTC)": shown["entered_at"].dt.strftime("%Y-%m-%d %H:%M"),
+                    "Version": shown["version"],
+                }
+            )
+            ui.csv_download(
+                values_table,
+                file_name=f"pilotgate-{m[C.KEY]}-values.csv",
+                key=f"values-download-{mid}",
+            )
             st.dataframe(
-                pd.DataFrame(
-                    {
-                        "Week": shown[C.WEEK].map(C.iso_label),
-                        value_header: shown[C.VALUE],
-                        "Note": shown["note"],
-                        "Entered by": shown["entered_by"],
-                        "Entered at (UTC)": shown["entered_at"].dt.strftime("%Y-%m-%d %H:%M"),
-                        "Version": shown["version"],
-                    }
-                ),
+                values_table,
                 hide_index=True,
                 placeholder="n/a",
                 key=f"values-{mid}",

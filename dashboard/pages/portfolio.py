@@ -260,6 +260,27 @@ selection = st.dataframe(
     },
 )
 
+ui.csv_download(
+    pd.DataFrame(
+        {
+            "pilot": view[C.PILOT],
+            "vendor": view["vendor"],
+            "stage": view["stage"],
+            "recommendation": view[C.RECOMMENDATION],
+            "primary_met": view[C.PRIMARY_MET],
+            "primary_total": view[C.PRIMARY_TOTAL],
+            "completeness_pct": view["completeness_pct"].astype("float64"),
+            "stale": stale,
+            "last_week": last_week,
+            "decision_date": decision.dt.date,
+            "decision": view[C.PILOT_ID].map(recorded),
+        }
+    ),
+    file_name=f"pilotgate-portfolio-{as_of.isoformat()}.csv",
+    key="portfolio-download",
+    label="Download these pilots (CSV)",
+)
+
 rows = selection.selection.rows if selection is not None else []
 if rows:
     picked = int(view[C.PILOT_ID].iloc[rows[0]])

@@ -172,6 +172,11 @@ def render_history(pilot_id: int, metrics: pd.DataFrame) -> None:
     one_unit = next(iter(shown_units)) if len(shown_units) == 1 else None
     columns = [c for c in table.columns if c != "Unit" or one_unit is None]
     suffix = f" ({one_unit})" if one_unit else ""
+    ui.csv_download(
+        table[columns],
+        file_name=f"pilotgate-corrections-{pilot_id}.csv",
+        key=f"history-download-{pilot_id}",
+    )
     st.dataframe(
         table,
         hide_index=True,
