@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -216,6 +217,7 @@ def create_app(engine: Engine, settings: Settings | None = None) -> FastAPI:
     )
     app.state.engine = engine
     app.state.settings = settings
+    app.state.summaries = _SummaryCache()
     app.include_router(_router(), prefix=API_PREFIX)
     _install_error_handlers(app)
 
@@ -488,6 +490,38 @@ def _metric_records(m: pd.DataFrame) -> list[dict]:
     return _records(m[list(MetricOut.model_fields)])
 
 
+class _SummaryCache:
+    """The last few summaries, keyed by (database data version, as-of day).
+
+    The summary is a pure function of the stored data and the day, and
+    :func:`metrics.store.data_version` changes with every write (the dashboard keys its
+    caches the same way), so concurrent readers -- a BI tool polling, 20 systems at
+    9:00 -- share one computation instead of each recomputing it. One lock: a summary
+    not cached yet is computed once while the others wait for it.
+    """
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self.frames: dict[tuple, pd.DataFrame] = {}
+        self.lock = threading.Lock()
+
+    def get(self, engine: Engine, day: date) -> pd.DataFrame:
+        with session_scope(engine) as s:
+            key = (store.data_version(s), day)
+        frame = self.frames.get(key)
+        if frame is not None:
+            return frame
+        with self.lock:
+            frame = self.frames.get(key)
+            if frame is None:
+                with session_scope(engine) as s:
+                    frame = service.summary_export_frame(s, as_of=day)
+                if len(self.frames) >= self.size:
+                    self.frames.pop(next(iter(self.frames)))
+                self.frames[key] = frame
+        return frame
+
+
 def _summary(
     request: Request, scope: store.TokenScope, as_of: date | None
 ) -> tuple[date, pd.DataFrame]:
@@ -496,8 +530,7 @@ def _summary(
         check_date_range(day, "as_of")
     except ValueError as exc:
         raise HTTPException(422, [Problem(field="as_of", reason=str(exc)).model_dump()]) from None
-    with session_scope(_engine(request)) as s:
-        frame = service.summary_export_frame(s, as_of=day)
+    frame = request.app.state.summaries.get(_engine(request), day)
     if scope.pilot_names is not None:
         frame = frame[frame["pilot"].isin(scope.pilot_names)].reset_index(drop=True)
     return day, frame

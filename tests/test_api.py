@@ -611,6 +611,25 @@ def test_summary_json_rows_are_the_export_rows(world, engine):
     assert helpdesk["as_of"] == "2012-06-30"
 
 
+def test_summary_follows_every_write(world):
+    """The API caches summaries by data version: a push is seen by the next read."""
+    client, tokens = world
+
+    def weeks() -> int:
+        r = client.get(
+            "/api/v1/summary", params={"as_of": "2012-06-30"}, headers=auth(tokens["viewer"])
+        )
+        return next(x for x in r.json()["rows"] if x["pilot"] == HELPDESK)["weeks_reported"]
+
+    assert weeks() == 3
+    r = client.post(
+        MEASUREMENTS, json={"rows": [row("2012-W04", 70)]}, headers=auth(tokens["editor"])
+    )
+    assert r.status_code == 200
+    assert weeks() == 4
+    assert weeks() == 4
+
+
 def test_pilots_lists_metrics_a_vendor_needs(world):
     client, tokens = world
     (p,) = client.get("/api/v1/pilots", headers=auth(tokens["scoped"])).json()
