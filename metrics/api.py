@@ -274,6 +274,11 @@ def _reason(err: dict) -> str:
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
+    if kind == "finite_number":
+        return (
+            f"{err.get('input')!r} is not a finite number (NaN, Infinity and numbers beyond "
+            "±1.8e308, e.g. 1e400, are refused)"
+        )
     if "input" in err and kind not in ("json_invalid",):
         shown = repr(err["input"])
         if len(shown) > 60:
