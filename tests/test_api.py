@@ -689,6 +689,24 @@ def test_secrets_never_reach_logs_or_answers(world, caplog):
 # =========================================================================== two writers at once
 
 
+def test_a_write_refused_by_the_store_is_409_not_422(world, engine, monkeypatch):
+    """When the rows are valid but the write itself is refused (another writer changed
+    the weeks meanwhile, a busy database), the answer says "try again" with 409."""
+    client, tokens = world
+    before = revision_count(engine)
+
+    def refuse(**_kw):
+        raise StoreError("someone else changed Resolution time 2012-W04 meanwhile")
+
+    monkeypatch.setattr(store, "write_measurements", refuse)
+    r = client.post(
+        MEASUREMENTS, json={"rows": [row("2012-W04", 1)]}, headers=auth(tokens["editor"])
+    )
+    assert r.status_code == 409
+    assert r.json() == {"detail": "someone else changed Resolution time 2012-W04 meanwhile"}
+    assert revision_count(engine) == before
+
+
 def test_two_clients_posting_the_same_cells_leave_one_value_and_an_unbroken_chain(world, engine):
     client, tokens = world
     weeks = ["2012-W04", "2012-W05", "2012-W06"]
