@@ -431,6 +431,20 @@ def _hostile_cases():
             "every row",
         ),
         (
+            "reason with NUL",
+            j,
+            json.dumps({"rows": [big_row], "update": True, "reason": "a\x00b"}).encode(),
+            422,
+            "control characters",
+        ),
+        (
+            "reason too long",
+            j,
+            json.dumps({"rows": [big_row], "update": True, "reason": "x" * 5000}).encode(),
+            422,
+            "shorten it",
+        ),
+        (
             "100,000 rows",
             j,
             json.dumps({"rows": [big_row] * TOO_MANY}).encode(),
