@@ -450,7 +450,11 @@ def _router() -> APIRouter:
         else:
             push = _csv_push(body, settings.api_max_rows, dry_run, update, reason)
             push.decimal, push.date_format = decimal, date_format
-        outside = store.pilots_outside_scope(scope, push.pilot_names())
+        outside = (
+            []
+            if scope.pilot_names is None
+            else store.pilots_outside_scope(scope, push.pilot_names())
+        )
         if outside:
             raise HTTPException(
                 403,
