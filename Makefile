@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+API_PORT ?= 8502
 
 .PHONY: run test install lint format bench screenshot clean-db backup restore
 
@@ -20,11 +21,12 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
-## run: migrate (and on first run seed) the SQLite database, then serve http://127.0.0.1:8501
-## (this machine only; docs/operations.md says how to expose it behind a TLS proxy)
+## run: migrate (and on first run seed) the SQLite database, then serve the dashboard on
+## http://127.0.0.1:8501 and the HTTP API on http://127.0.0.1:8502/api/v1 (Ctrl-C stops both;
+## this machine only: docs/operations.md says how to expose them behind a TLS proxy)
 run: install
 	$(BIN)/pilotgate init --seed-if-empty
-	$(BIN)/pilotgate serve --address 127.0.0.1 --port $(PORT)
+	$(BIN)/pilotgate serve --address 127.0.0.1 --port $(PORT) --api-port $(API_PORT)
 
 ## test: the whole suite (PostgreSQL too when PILOTGATE_TEST_POSTGRES_URL is set)
 test: install
@@ -41,6 +43,7 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_portfolio_page.py
+	$(BIN)/python benchmarks/bench_api.py
 
 ## screenshot: refresh docs/pilot-page.png (the README image) through the browser test
 screenshot: install

@@ -23,13 +23,33 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from metrics.errors import PermissionDenied
-from metrics.models import ROLE_RANK, AppUser, AuditEvent, Role, utcnow
+from metrics.models import (
+    ROLE_RANK,
+    TOKEN_ACTOR_PREFIX,
+    ApiToken,
+    AppUser,
+    AuditEvent,
+    Role,
+    utcnow,
+)
 from metrics.settings import get_settings
 
 
 def role_of(session: Session, actor: str) -> Role | None:
     """The role ``actor`` has right now (see the module docstring), or None when the
-    actor may do nothing at all (unknown user with ``default_role=none``)."""
+    actor may do nothing at all (unknown user with ``default_role=none``).
+
+    An actor ``token:<name>`` is an API token (DESIGN §11): its own role while it is
+    not revoked, else None; never a user's role, whatever the auth mode.
+    """
+    if actor.startswith(TOKEN_ACTOR_PREFIX):
+        token_role = session.execute(
+            sa.select(ApiToken.role).where(
+                ApiToken.name == actor.removeprefix(TOKEN_ACTOR_PREFIX),
+                ApiToken.revoked_at.is_(None),
+            )
+        ).scalar()
+        return None if token_role is None else Role(token_role)
     stored = session.execute(sa.select(AppUser.role).where(AppUser.name == actor)).scalar()
     if stored is not None:
         return Role(stored)

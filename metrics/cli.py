@@ -35,6 +35,8 @@ app.add_typer(pilots_app, name="pilots")
 app.add_typer(export_app, name="export")
 users_app = typer.Typer(help="Users and their roles (viewer, editor, admin).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+tokens_app = typer.Typer(help="HTTP API tokens (docs/api.md).", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 
 _state: dict[str, str | None] = {"database_url": None}
 
@@ -449,6 +451,16 @@ def serve(
         ),
     ] = None,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
+    api_port: Annotated[
+        int | None,
+        typer.Option(
+            "--api-port",
+            help="Also run the HTTP API on 127.0.0.1:PORT (`make run` uses 8502); both stop "
+            "together.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
 ) -> None:
     """Run the dashboard (Streamlit) on http://127.0.0.1:PORT (this machine only)."""
     address = (address if address is not None else get_settings().server_address).strip()
@@ -460,6 +472,8 @@ def serve(
     env = dict(os.environ)
     if _state["database_url"]:
         env["PILOTGATE_DATABASE_URL"] = _state["database_url"]
+    if api_port is not None:
+        raise SystemExit(_serve_with_api(port, address, headless, api_port, env))
     cmd = [
         sys.executable,
         "-m",
@@ -474,6 +488,135 @@ def serve(
         str(headless).lower(),
     ]
     raise SystemExit(subprocess.call(cmd, env=env))
+
+
+def _serve_with_api(port: int, address: str, headless: bool, api_port: int, env: dict) -> int:
+    """The dashboard and the API as two child processes; when either ends (or on
+    Ctrl-C) the other is stopped too. Returns the exit code."""
+    import signal
+    import time
+
+    api_cmd = [sys.executable, "-m", "metrics.cli", "api", "--port", str(api_port)]
+    dash_cmd = [sys.executable, "-m", "metrics.cli", "serve", "--port", str(port)]
+    dash_cmd += ["--address", address]
+    if not headless:
+        dash_cmd.append("--no-headless")
+    procs = [subprocess.Popen(api_cmd, env=env), subprocess.Popen(dash_cmd, env=env)]
+    code = 0
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        code = next(p.returncode for p in procs if p.returncode is not None)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return code
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8502,
+) -> None:
+    """Run the HTTP API (docs/api.md) on http://HOST:PORT/api/v1 (docs at /api/v1/docs)."""
+    from metrics.exposure import listen_refusal
+
+    settings = get_settings()
+    trusted_proxy = getattr(settings, "trusted_proxy", None)
+    refusal = listen_refusal(
+        host, door="api", auth_mode=settings.auth_mode, trusted_proxy=trusted_proxy
+    )
+    if refusal:
+        _fail(refusal)
+    import uvicorn
+
+    from metrics.api import create_app
+
+    typer.echo(f"PilotGate API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)", err=True)
+    uvicorn.run(
+        create_app(_engine(), settings),
+        host=host,
+        port=port,
+        proxy_headers=bool(trusted_proxy),
+        forwarded_allow_ips=trusted_proxy or None,
+        log_level="info",
+    )
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="The token's name, e.g. acme-nightly.")],
+    role: Annotated[str, typer.Option("--role", help="editor (push and read) or viewer.")],
+    pilot: Annotated[
+        list[str] | None,
+        typer.Option("--pilot", help="Limit the token to this pilot (repeat for several)."),
+    ] = None,
+) -> None:
+    """Create an API token; the token itself is the last line of stdout, shown only once."""
+    from metrics import store
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+    from metrics.models import ApiTokenCreate
+
+    try:
+        token_in = ApiTokenCreate(name=name, role=role.strip().lower(), pilots=pilot or [])
+    except ValidationError as exc:
+        _fail(store.validation_message(exc))
+    try:
+        with session_scope(_engine()) as s:
+            secret = store.create_api_token(session=s, actor=_actor(), token_in=token_in)
+    except StoreError as exc:
+        _fail(str(exc))
+    scope = ", ".join(token_in.pilots) if token_in.pilots else "every pilot"
+    typer.echo(f"created API token {token_in.name} ({token_in.role.value}; {scope})")
+    typer.echo("copy it now: it is shown only this once and stored only as a hash")
+    typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List API tokens (tab-separated: name, role, pilots, created, last used, revoked)."""
+    from metrics import store
+    from metrics.db import session_scope
+
+    with session_scope(_engine()) as s:
+        frame = store.api_tokens_frame(s)
+    if frame.empty:
+        typer.echo("no API tokens yet: `pilotgate tokens create NAME --role editor`")
+        return
+
+    def when(t) -> str:
+        return "" if t is None or t != t else t.strftime("%Y-%m-%dT%H:%M:%SZ")  # NaT != NaT
+
+    typer.echo("name\trole\tpilots\tcreated_at\tlast_used_at\trevoked_at")
+    for r in frame.itertuples(index=False):
+        typer.echo(
+            f"{r.name}\t{r.role}\t{r.pilots}\t{when(r.created_at)}\t{when(r.last_used_at)}"
+            f"\t{when(r.revoked_at)}"
+        )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke an API token: every later request with it is refused (401)."""
+    from metrics import store
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+
+    try:
+        with session_scope(_engine()) as s:
+            revoked = store.revoke_api_token(session=s, actor=_actor(), name=name)
+    except StoreError as exc:
+        _fail(str(exc))
+    typer.echo(f"revoked {name.strip()}" if revoked else f"{name.strip()} was revoked already")
 
 
 @users_app.command("add")

@@ -125,6 +125,7 @@ __all__ = [
     "import_pilots",
     "parse_measurements_csv",
     "parse_pilots_csv",
+    "pilot_names_in",
     "to_csv_text",
 ]
 
@@ -2221,3 +2222,22 @@ def _save_pilots(
     report.created, report.updated = created, updated
     report.metrics_created, report.metrics_updated = m_created, m_updated
     return None
+
+
+# =========================================================================== API scope
+
+
+def pilot_names_in(data: bytes | str) -> set[str]:
+    """The pilot names a measurements CSV addresses, read exactly as
+    :func:`import_measurements` reads them (delimiter detection, trimming, the formula
+    escape removed); empty when the file cannot be read or has no pilot column (the
+    import then reports why). Used to check an API token's pilot scope before import.
+    """
+    try:
+        table, _errors = _read_table(data, measurements=True)
+    except (_FileError, TypeError):
+        return set()
+    if PILOT_COL not in table.names:
+        return set()
+    j = table.names.index(PILOT_COL)
+    return {_unescape_one(v.strip()) for v in table.column(j) if v.strip()}

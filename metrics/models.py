@@ -578,3 +578,81 @@ class ChecklistTick(SQLModel):
     @classmethod
     def _evidence(cls, v: str) -> str:
         return check_text(v.strip(), "evidence", single_line=False)
+
+
+# --------------------------------------------------------------------------- API tokens
+
+#: Prefix of the actor name a token writes under: revisions written through the token
+#: ``acme-nightly`` record the actor ``token:acme-nightly`` (never the token itself).
+TOKEN_ACTOR_PREFIX = "token:"
+#: A token's name: letters, digits, ``.``, ``_``, ``-``; starts with a letter or digit
+#: (so it can never read as a spreadsheet formula in an export).
+TOKEN_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class TokenRole(StrEnum):
+    """What an API token may do: ``viewer`` reads, ``editor`` also pushes measurements."""
+
+    viewer = "viewer"
+    editor = "editor"
+
+
+class ApiTokenBase(SQLModel):
+    name: str = Field(min_length=1, max_length=64)
+    role: str = Field(default=TokenRole.viewer.value, max_length=20)
+
+
+class ApiToken(ApiTokenBase, table=True):
+    """An HTTP API token (DESIGN §3, §11). Only the SHA-256 of the secret is stored
+    (``token_hash``, 64 hex digits); ``all_pilots`` False limits it to the pilots in
+    :class:`ApiTokenPilot` (none left = no pilot at all, never every pilot)."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, sa_column_kwargs={"unique": True}, index=True)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    all_pilots: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=200)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str = Field(default="", max_length=200)
+
+
+class ApiTokenPilot(SQLModel, table=True):
+    """One pilot in a limited token's scope."""
+
+    __tablename__ = "api_token_pilot"
+    __table_args__ = (sa.UniqueConstraint("token_id", "pilot_id", name="uq_api_token_pilot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="api_token.id", index=True, ondelete="CASCADE")
+    pilot_id: int = Field(foreign_key="pilot.id", index=True, ondelete="CASCADE")
+
+
+class ApiTokenCreate(ApiTokenBase):
+    """Validated input for a new token: a name matching :data:`TOKEN_NAME_RE`, role
+    ``viewer`` or ``editor``, and the pilot names it is limited to (empty = every pilot)."""
+
+    role: TokenRole = TokenRole.viewer
+    pilots: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.strip()
+        if not re.match(TOKEN_NAME_RE, v):
+            raise ValueError(
+                f"token name {v[:70]!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (e.g. acme-nightly)"
+            )
+        return v
+
+    @field_validator("pilots")
+    @classmethod
+    def _pilots(cls, v: list[str]) -> list[str]:
+        names = [check_text(p.strip(), "pilot") for p in v]
+        if any(not p for p in names):
+            raise ValueError("a pilot name is empty")
+        return list(dict.fromkeys(names))

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         min_weeks: default minimum number of pilot weeks before a metric is judged.
         shared_data_dir: folder holding the shared real data (helpdesk.csv, ...).
         sqlite_busy_timeout_ms: how long SQLite waits for a lock before failing.
+        api_max_body_bytes: largest request body the HTTP API reads (bytes, default
+            10 MB); a larger one is refused with 413 before anything is parsed.
+        api_max_rows: most measurement rows (JSON rows, or CSV data lines) one API
+            request may carry (default 50,000); more is refused with 413: split it.
         pool_size, max_overflow, pool_timeout_s: PostgreSQL connection pool (per process).
         auth_mode: ``none`` (embedded default: one local user, ``actor``, with every
             right), ``oidc`` (Streamlit's ``st.login`` with the OpenID Connect provider
@@ -61,6 +65,8 @@ class Settings(BaseSettings):
     min_weeks: int = Field(default=4, ge=1)
     shared_data_dir: Path = REPO_ROOT.parent / "shared" / "data"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    api_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    api_max_rows: int = Field(default=50_000, ge=1)
     pool_size: int = Field(default=5, ge=1, le=100)
     max_overflow: int = Field(default=10, ge=0, le=100)
     pool_timeout_s: float = Field(default=30.0, gt=0)

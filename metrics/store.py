@@ -9,9 +9,13 @@ measurement). Bulk writes use executemany-style ``insert``/``update`` statements
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Final
 
@@ -29,6 +33,10 @@ from metrics.models import (
     EARLIEST_DATE,
     LATEST_DATE,
     MAX_ABS_VALUE,
+    TOKEN_ACTOR_PREFIX,
+    ApiToken,
+    ApiTokenCreate,
+    ApiTokenPilot,
     AuditEvent,
     Measurement,
     MeasurementRevision,
@@ -1527,24 +1535,272 @@ def summary_inputs(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
     return metrics_frame(session), measurements_frame(session)
 
 
+# =========================================================================== API tokens
+#
+# Token secrets are hashed with plain SHA-256: they are 32 random bytes, so a slow
+# password hash (bcrypt, argon2) adds nothing against guessing and would cost every
+# request; the lookup is by hash and the final comparison is constant-time
+# (hmac.compare_digest). The secret is returned once by create_api_token and never
+# stored, logged or exported.
+
+#: How old a token's recorded last use may get before a request records it again:
+#: recording every request would make every read a write.
+TOKEN_LAST_USED_RESOLUTION = timedelta(seconds=60)
+#: Printed before the random part, so secret scanners and people recognise a token.
+TOKEN_PREFIX = "pgt_"
+#: Random bytes in a token (DESIGN §11: at least 32).
+TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True)
+class TokenScope:
+    """Who a valid API token is and what it may touch.
+
+    Attributes:
+        name: the token's name.
+        role: ``viewer`` or ``editor``.
+        actor: the actor name its writes are recorded under (``token:<name>``).
+        pilot_ids: the pilots it is limited to; None = every pilot.
+        pilot_names: their names (None = every pilot).
+    """
+
+    name: str
+    role: Role
+    actor: str
+    pilot_ids: frozenset[int] | None
+    pilot_names: frozenset[str] | None
+
+    def allows(self, pilot_id: int) -> bool:
+        """True when the token may read and write pilot ``pilot_id``."""
+        return self.pilot_ids is None or pilot_id in self.pilot_ids
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_api_token(*, session: Session, actor: str, token_in: ApiTokenCreate) -> str:
+    """Create an API token and return its secret (the only time it exists in clear).
+
+    The secret is ``pgt_`` + 43 URL-safe characters (32 random bytes from ``secrets``);
+    only its SHA-256 is stored. ``token_in.pilots`` limits it to those pilots (names as
+    stored); empty = every pilot. Audited (entity ``api_token``, without the secret).
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: a token of that name exists (also a revoked one: names stay unique
+            so revisions keep naming one token), or a pilot name is unknown.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="creating an API token")
+    if session.execute(sa.select(ApiToken.id).where(ApiToken.name == token_in.name)).first():
+        raise StoreError(f"an API token named {token_in.name!r} exists already: pick another name")
+    pilot_ids: list[int] = []
+    if token_in.pilots:
+        found = dict(
+            session.execute(
+                sa.select(Pilot.name, Pilot.id).where(Pilot.name.in_(token_in.pilots))
+            ).all()
+        )
+        unknown = [p for p in token_in.pilots if p not in found]
+        if unknown:
+            raise StoreError(
+                "unknown pilot(s) for the token's scope: " + ", ".join(repr(p) for p in unknown)
+            )
+        pilot_ids = [found[p] for p in token_in.pilots]
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+    now = utcnow()
+    row = ApiToken(
+        name=token_in.name,
+        role=token_in.role.value,
+        token_hash=_token_hash(secret),
+        all_pilots=not token_in.pilots,
+        created_at=now,
+        created_by=actor,
+    )
+    session.add(row)
+    session.flush()
+    if pilot_ids:
+        session.execute(
+            sa.insert(ApiTokenPilot),
+            [{"token_id": row.id, "pilot_id": pid} for pid in pilot_ids],
+        )
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="api_token",
+        entity_id=row.id,
+        action="create",
+        detail={"after": {"name": row.name, "role": row.role, "pilots": token_in.pilots or "all"}},
+    )
+    session.flush()
+    return secret
+
+
+def revoke_api_token(*, session: Session, actor: str, name: str) -> bool:
+    """Revoke the token ``name`` at once (every later request with it gets 401).
+
+    Returns:
+        True when revoked now; False when it was revoked already.
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: no token has that name.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="revoking an API token")
+    row = session.exec(select(ApiToken).where(ApiToken.name == name.strip())).first()
+    if row is None:
+        raise StoreError(f"no API token named {name.strip()[:70]!r}")
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    row.revoked_by = actor
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="api_token",
+        entity_id=row.id,
+        action="revoke",
+        detail={"name": row.name},
+    )
+    session.flush()
+    return True
+
+
+API_TOKEN_COLUMNS = [
+    "name",
+    "role",
+    "pilots",
+    "created_at",
+    "created_by",
+    "last_used_at",
+    "revoked_at",
+    "revoked_by",
+]
+
+
+def api_tokens_frame(session: Session) -> pd.DataFrame:
+    """Every API token (never its secret or hash), sorted by name; two queries.
+
+    Returns:
+        Columns name, role (object), pilots (object: ``all`` or the pilot names
+        joined by ``; ``), created_at, last_used_at, revoked_at (datetime64[ns, UTC],
+        NaT = never), created_by, revoked_by (object).
+    """
+    T = ApiToken
+    df = _frame(
+        session,
+        sa.select(
+            T.id,
+            T.name,
+            T.role,
+            T.all_pilots,
+            T.created_at,
+            T.created_by,
+            T.last_used_at,
+            T.revoked_at,
+            T.revoked_by,
+        ).order_by(T.name),
+        [
+            "id",
+            "name",
+            "role",
+            "all_pilots",
+            "created_at",
+            "created_by",
+            "last_used_at",
+            "revoked_at",
+            "revoked_by",
+        ],
+    )
+    scope = session.execute(
+        sa.select(ApiTokenPilot.token_id, Pilot.name)
+        .join(Pilot, Pilot.id == ApiTokenPilot.pilot_id)
+        .order_by(Pilot.name)
+    ).all()
+    names: dict[int, list[str]] = {}
+    for token_id, pilot in scope:
+        names.setdefault(token_id, []).append(pilot)
+    df["pilots"] = [
+        "all" if bool(a) else "; ".join(names.get(i, []))
+        for i, a in zip(df["id"], df["all_pilots"], strict=True)
+    ]
+    for col in ("created_at", "last_used_at", "revoked_at"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    return df[API_TOKEN_COLUMNS].reset_index(drop=True)
+
+
+def authenticate_api_token(*, session: Session, token: str) -> TokenScope | None:
+    """The scope of a valid, unrevoked token, or None (unknown, malformed or revoked).
+
+    Records the time of use when the recorded one is older than
+    :data:`TOKEN_LAST_USED_RESOLUTION` (the caller commits). The secret itself is
+    neither stored nor put in any message.
+    """
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = _token_hash(token)
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_LAST_USED_RESOLUTION:
+        session.execute(sa.update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    ids = names = None
+    if not row.all_pilots:
+        pairs = session.execute(
+            sa.select(Pilot.id, Pilot.name)
+            .join(ApiTokenPilot, ApiTokenPilot.pilot_id == Pilot.id)
+            .where(ApiTokenPilot.token_id == row.id)
+        ).all()
+        ids = frozenset(int(i) for i, _ in pairs)
+        names = frozenset(n for _, n in pairs)
+    return TokenScope(
+        name=row.name,
+        role=Role(row.role),
+        actor=TOKEN_ACTOR_PREFIX + row.name,
+        pilot_ids=ids,
+        pilot_names=names,
+    )
+
+
+def pilots_outside_scope(scope: TokenScope, names: Iterable[str]) -> list[str]:
+    """The pilot names (as given, trimmed) a token may not touch, sorted.
+
+    A limited token may touch only its pilots, named exactly as stored: any other
+    name -- an existing pilot or not -- is outside its scope, so the answer never
+    tells whether some other pilot exists. Empty names are left to the importer
+    ("pilot is missing"). An unlimited token: always [].
+    """
+    if scope.pilot_names is None:
+        return []
+    return sorted({n.strip() for n in names if n.strip() and n.strip() not in scope.pilot_names})
+
+
 __all__ = [
+    "API_TOKEN_COLUMNS",
     "UNCHECKED",
     "PermissionDenied",
     "SaveResult",
     "StoreError",
+    "TokenScope",
     "WriteCounts",
+    "api_tokens_frame",
+    "authenticate_api_token",
     "check_measurement_rows",
     "check_reason",
     "conflict_message",
+    "create_api_token",
     "data_version",
     "delete_measurement",
     "measurements_frame",
     "metrics_frame",
     "pilots_frame",
+    "pilots_outside_scope",
     "record_measurement",
     "restore_measurement",
     "revisions_export_frame",
     "revisions_frame",
+    "revoke_api_token",
     "save_pilot",
     "set_stage",
     "stage_events_frame",

@@ -90,3 +90,23 @@ def make_user(
     return users.add_user(
         session=session, actor=actor, name=name, email=email, role=role, bootstrap=bootstrap
     )
+
+
+def make_token(
+    session: Session,
+    name: str = "acme-nightly",
+    *,
+    role: str = "editor",
+    pilots: list[str] | None = None,
+    actor: str = "tester",
+) -> str:
+    """Create an API token through ``metrics.store.create_api_token``; returns its secret.
+    ``actor`` must be an admin (in auth mode none any name without a user row is).
+    Flushes, does not commit."""
+    from metrics.models import ApiTokenCreate
+
+    return store.create_api_token(
+        session=session,
+        actor=actor,
+        token_in=ApiTokenCreate(name=name, role=role, pilots=pilots or []),
+    )

@@ -373,7 +373,38 @@ ROWS_BY_REVISION: dict[str, dict[str, list[dict]]] = {
         ],
     },
     "0003": {},
-    "0004": {},
+    "0004": {
+        "api_token": [
+            dict(
+                id=1,
+                name="acme-nightly",
+                role="editor",
+                token_hash="0" * 63 + "f",
+                all_pilots=False,
+                created_at=T0,
+                created_by="Zoë Ağaoğlu",
+                last_used_at=T_IST,
+                revoked_at=None,
+                revoked_by="",
+            ),
+            dict(
+                id=2,
+                name="A" * 64,
+                role="viewer",
+                token_hash="ab" * 32,
+                all_pilots=True,
+                created_at=T0,
+                created_by="",
+                last_used_at=None,
+                revoked_at=T_IST,
+                revoked_by="Zoë Ağaoğlu",
+            ),
+        ],
+        "api_token_pilot": [
+            dict(id=1, token_id=1, pilot_id=1),
+            dict(id=2, token_id=1, pilot_id=2),
+        ],
+    },
     "0005": {},
 }
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from dashboard import components as ui
 from dashboard import state
+from dashboard.sections import api_tokens
 from metrics import computations as C
 from metrics import store, users
 from metrics.db import session_scope
@@ -65,7 +66,7 @@ def _run_write(action, success: str) -> bool:
     return True
 
 
-users_tab, pilots_tab = st.tabs(["Users and roles", "Pilots and metrics"])
+users_tab, pilots_tab, tokens_tab = st.tabs(["Users and roles", "Pilots and metrics", "API tokens"])
 
 # =========================================================================== users
 with users_tab:
@@ -416,3 +417,8 @@ with pilots_tab:
                     del st.session_state[k]
             st.session_state[_PENDING_PICK] = result["id"]
             st.rerun()
+
+
+# =========================================================================== API tokens
+with tokens_tab:
+    api_tokens.render(actor=actor, version=version)
