@@ -207,9 +207,10 @@ def baseline_and_current(
     from the start week up to and including the decision date's week, and
     *post-decision* after it: post-decision weeks count nowhere here (not in current,
     weeks_reported, completeness, staleness or the trend), only in
-    ``post_decision_weeks``. Expected weeks are the complete weeks from the start week up to the earlier
-    of ``as_of`` and the decision date (the pilot period ends there); staleness (no
-    value in the last 2 of those weeks) is judged at the same point.
+    ``post_decision_weeks``. Expected weeks are the complete weeks from the start week
+    up to the earlier of ``as_of`` and the decision date (the pilot period ends
+    there); staleness (no value in the last 2 of those weeks) is judged at the same
+    point.
 
     Baseline = the explicit baseline if set, else the mean of the baseline-period
     weeks when there are at least 3 of them (else NaN). Current = mean of the last
@@ -969,8 +970,8 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
     2. ``no_go``: a guardrail is breached (worse than baseline by more than its
        non-inferiority margin); or a primary metric is significantly worse than
        baseline (its 95% improvement interval lies below zero, judged at 12
-       significant digits: ``significant`` and worse; no interval = not significant); or ``as_of`` is past the decision date and no
-       primary metric met its target.
+       significant digits: ``significant`` and worse; no interval = not significant);
+       or ``as_of`` is past the decision date and no primary metric met its target.
     3. ``go``: every primary metric met its target and every guardrail has been judged
        and held (a guardrail ``not_judged``, fewer than ``min_weeks`` pilot weeks, keeps
        the pilot at ``extend`` with that reason).

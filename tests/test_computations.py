@@ -535,7 +535,9 @@ def test_guardrail_with_too_few_weeks_is_not_judged():
     )
     s = summarize([row], weeks([9.0, 9.0, 9.0])).iloc[0]
     assert (s[C.STATUS], bool(s[C.GUARDRAIL_BREACHED])) == (C.NOT_JUDGED, False)
-    assert C.metric_reason(s) == "Cycle time: guardrail not judged, 3 pilot weeks reported, 4 needed"
+    assert C.metric_reason(s) == (
+        "Cycle time: guardrail not judged, 3 pilot weeks reported, 4 needed"
+    )
 
 
 def test_guardrail_reason_in_the_issue_words():
