@@ -350,11 +350,21 @@ def test_export_golden_with_economics(engine):
         add_weeks(s, metric_id(s, "A go", "error_rate"), START, [4.2, 4.4, 4.6, 4.8])
         add_weeks(s, metric_id(s, "No model", "resolution_time"), START, [70, 72, 74, 76])
     out = _export(engine, AS_OF)
-    assert list(out.reset_index().columns[-3:]) == [
+    assert list(out.reset_index().columns[-8:]) == [
         "estimated_weekly_value",
         "payback_week",
         "roi_pct",
+        "decision_date",
+        "owner",
+        "cost",
+        "completeness_pct",
+        "stale",
     ]
+    # the pilot's deadline, owner and cost; the metric's completeness and staleness:
+    # as of 2026-02-01 the complete pilot weeks are Jan 5 .. Jan 26 (4), all reported
+    row = out.loc[("A go", "cycle_time")]
+    assert (row["decision_date"], row["cost"]) == (DECISION.isoformat(), 20000.0)
+    assert (row["completeness_pct"], row["stale"]) == (100.0, "false")
     primary, guard = out.loc[("A go", "cycle_time")], out.loc[("A go", "error_rate")]
     assert primary["status"] == C.MET and guard["status"] == C.HELD
     assert primary["recommendation"] == C.GO
