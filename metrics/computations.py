@@ -190,6 +190,23 @@ def _monday(ts: pd.Timestamp | date) -> pd.Timestamp:
     return ts - pd.Timedelta(days=ts.weekday())
 
 
+BASELINE_PERIOD, PILOT_PERIOD, POST_DECISION_PERIOD = (
+    "baseline period",
+    "pilot period",
+    "post-decision period",
+)
+
+
+def week_period(week, start_date, decision_date) -> str:
+    """Which period an ISO week belongs to (DESIGN §4): ``baseline period`` (before the
+    start week), ``pilot period`` (start week up to and including the decision date's
+    week) or ``post-decision period`` (after it: stored and drawn, never judged)."""
+    monday = _monday(week)
+    if monday < _monday(start_date):
+        return BASELINE_PERIOD
+    return PILOT_PERIOD if monday <= _monday(decision_date) else POST_DECISION_PERIOD
+
+
 def last_complete_week(as_of: date) -> pd.Timestamp:
     """Monday of the last ISO week that has ended by ``as_of`` (a Sunday ends its week)."""
     ts = pd.Timestamp(as_of)

@@ -94,11 +94,18 @@ class Evaluation:
 def evaluate(session: Session, *, as_of: date, pilot_id: int | None = None) -> Evaluation:
     """Compute every metric's numbers and every pilot's recommendation as of ``as_of``.
 
-    Three queries (pilots, metrics, measurements), then pure computation.
+    Four queries (pilots, stage moves after ``as_of``, metrics, measurements), then
+    pure computation. Each pilot's ``stage`` is the one it had on ``as_of``
+    (:func:`metrics.store.stages_as_of_frame`).
     """
     pilots = store.pilots_frame(session)
     if pilot_id is not None:
         pilots = pilots[pilots[C.PILOT_ID] == pilot_id].reset_index(drop=True)
+    # The as-of date applies to the stage too: a move recorded later is undone.
+    then = store.stages_as_of_frame(session, as_of=as_of)
+    if not then.empty and not pilots.empty:
+        earlier = pilots[C.PILOT_ID].map(then.set_index(C.PILOT_ID)["stage"])
+        pilots = pilots.assign(stage=earlier.where(earlier.notna(), pilots["stage"]))
     metrics = store.metrics_frame(session, pilot_id=pilot_id)
     measurements = store.weekly_values_frame(session, pilot_id=pilot_id, as_of=as_of)
     summary = C.metric_summary(metrics, measurements, as_of=as_of)

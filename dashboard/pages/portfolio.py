@@ -102,6 +102,19 @@ with left:
             f"{ui.plural(n_stale, 'pilot')} {'is' if n_stale == 1 else 'are'} stale "
             f"(no value reported in the last 2 complete weeks): {names}."
         )
+    overdue = governance.decisions_overdue(
+        pilots, decisions.latest_decisions(version, as_of), as_of=as_of
+    )
+    if not overdue.empty:
+        n_over = len(overdue)
+        names = ui.join_names(
+            [ui.md_escape(x) for x in overdue[C.PILOT].astype(str).head(MAX_STALE_NAMES)]
+            + ([f"{n_over - MAX_STALE_NAMES} more"] if n_over > MAX_STALE_NAMES else [])
+        )
+        st.error(
+            f"{ui.plural(n_over, 'decision')} overdue (decision date passed, no decision "
+            f"recorded as of {as_of:%Y-%m-%d}): {names}. See Decisions below."
+        )
 with right:
     st.plotly_chart(
         portfolio_counts_chart(pilots),
@@ -149,7 +162,9 @@ decision = pd.to_datetime(view[C.DECISION_DATE])
 # The same wording as the Pilot page's header ("in 12 days", "today", "3 days ago");
 # the Decision date column next to it sorts the pilots by deadline.
 countdown = [None if pd.isna(d) else ui.decision_countdown(d.date(), as_of) for d in decision]
-recorded = decisions.latest_decisions(version).set_index(C.PILOT_ID)[governance.DECISION]
+# decisions recorded as of the as-of date (a past day shows what was decided then)
+latest = decisions.latest_decisions(version, as_of)
+recorded = latest.set_index(C.PILOT_ID)[governance.DECISION]
 stale = view[C.STALE].astype(bool)
 last_week = view["last_week"].map(C.iso_label)
 table = pd.DataFrame(
