@@ -245,7 +245,7 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     decision date's week are post-decision (DESIGN §4): drawn as open grey circles
     (trace ``after decision``, legend "After decision (not judged)"), never part of the
     current segment, band or trend. The labels above the plot sit on two rows (baseline
-    and pilot period; decision and after decision) so they never overlap, and every
+    and pilot period; the decision) so they never overlap, and every
     label has an opaque background so no line strikes it through.
 
     Args:
@@ -545,19 +545,6 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
             showarrow=False,
             font={"color": PROJECTION_COLOR, "size": 11},
         )
-        if not after.empty:
-            fig.add_annotation(
-                name="after decision label",
-                x=decision,
-                y=1.0,
-                yref="paper",
-                xanchor="left",
-                yanchor="bottom",
-                yshift=LABEL_ROW_PX,
-                text=" after decision (not judged) →",
-                showarrow=False,
-                font={"color": POST_DECISION_COLOR, "size": 11},
-            )
 
     x_min_candidates = [all_weeks[C.WEEK].min()] if not all_weeks.empty else []
     if start_week is not None:
