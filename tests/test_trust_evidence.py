@@ -152,7 +152,7 @@ def test_item7_a_tie_at_the_target_in_decimal_is_met():
     but 0.30000000000000004 in binary floating point.
 
     Before: 0.30000000000000004 <= 0.3 is False -> not met; improving, trend moving
-    away from the target (slope +0.19/week) -> "current 0.3, target 0.3, at risk".
+    away from the target (slope +0.2 %/week) -> "current 0.3, target 0.3, at risk".
     After: compared at 12 significant digits, 0.3 <= 0.3 -> met.
     """
     row = metric_row(**{C.UNIT: "%", C.BASELINE: 0.9, C.TARGET: 0.3})
