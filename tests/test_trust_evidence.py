@@ -541,3 +541,20 @@ def test_item16_summary_gains_deadline_owner_cost_completeness_and_stale(engine)
     header = text.lstrip("\ufeff").splitlines()[0]
     assert header.endswith(",decision_date,owner,cost,completeness_pct,stale")
     assert pd.read_csv(io.StringIO(text.lstrip("\ufeff")))["stale"].tolist() == [True]
+
+
+def test_item6_enter_page_never_calls_a_week_after_the_decision_the_pilot_period(
+    portfolio_db,
+):
+    # decision 2012-06-29 (2012-W26); as of 2012-07-20 the week offered is 2012-W28
+    at = open_app(
+        "dashboard/pages/enter.py", as_of=date(2012, 7, 20), pilot_id=portfolio_db["pilot_id"]
+    )
+    captions = " ".join(c.value for c in at.caption)
+    assert "2012-W28" in captions
+    assert "is in the post-decision period (after the decision date" in captions
+    assert "is in the pilot period" not in captions
+    at = open_app(
+        "dashboard/pages/enter.py", as_of=date(2012, 6, 30), pilot_id=portfolio_db["pilot_id"]
+    )
+    assert "is in the pilot period" in " ".join(c.value for c in at.caption)
