@@ -38,7 +38,13 @@ CURRENT_COLOR = "#f0a202"
 PROJECTION_COLOR = "#7c3aed"
 CI_FILL = "rgba(240, 162, 2, 0.22)"
 ZONE_COLOR = "rgba(46, 125, 50, 0.10)"
-LABEL_BG = "rgba(255, 255, 255, 0.85)"
+#: Opaque, so a line crossing a label (the decision line, a grid line) passes behind
+#: it instead of striking it through.
+LABEL_BG = "#ffffff"
+POST_DECISION_COLOR = "#9ca3af"  # weeks after the decision date: drawn, never judged
+#: Vertical offset (px) of the second row of labels above the plot (decision, after
+#: decision), so they never overlap the first row (baseline period, pilot period).
+LABEL_ROW_PX = 16
 
 
 def with_unit(x: float | None, unit: str | None) -> str:
@@ -235,7 +241,12 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     interval as a band around it (``current_ci_low`` .. ``current_ci_high``: Student t
     with an explicit baseline, Welch t against baseline weeks; see
     :func:`metrics.computations.confidence_columns`), a vertical line at the pilot's
-    start week, and the trend line projected to the decision date.
+    start week, and the trend line projected to the decision date. Weeks after the
+    decision date's week are post-decision (DESIGN §4): drawn as open grey circles
+    (trace ``after decision``, legend "After decision (not judged)"), never part of the
+    current segment, band or trend. The labels above the plot sit on two rows (baseline
+    and pilot period; the decision) so they never overlap, and every
+    label has an opaque background so no line strikes it through.
 
     Args:
         weeks: the metric's measurements, columns ``week`` (Monday) and ``value``.
@@ -271,7 +282,15 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     decision = _ts(_get(metric, C.DECISION_DATE))
     unit_suffix = f" {unit}" if unit and unit != "%" else unit
 
-    series = weekly_series(weeks)
+    all_weeks = weekly_series(weeks)
+    # The pilot period ends with the decision date's week (DESIGN §4): later weeks are
+    # drawn as their own, marked trace and take no part in current, band or trend.
+    decision_week = _monday(decision) if decision is not None else None
+    if decision_week is not None:
+        series = all_weeks[all_weeks[C.WEEK] <= decision_week]
+        after = all_weeks[all_weeks[C.WEEK] > decision_week].dropna(subset=[C.VALUE])
+    else:
+        series, after = all_weeks, all_weeks.iloc[0:0]
     fig = go.Figure()
     y_points: list[float] = []
 
@@ -292,6 +311,28 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
         )
     )
     y_points += series[C.VALUE].dropna().tolist()
+    if not after.empty:
+        fig.add_trace(
+            go.Scatter(
+                name="After decision (not judged)",
+                meta="after decision",
+                x=after[C.WEEK],
+                y=after[C.VALUE],
+                customdata=after["label"],
+                mode="markers",
+                marker={
+                    "size": 8,
+                    "symbol": "circle-open",
+                    "color": POST_DECISION_COLOR,
+                    "line": {"width": 2},
+                },
+                hovertemplate=(
+                    f"%{{customdata}} (after the decision date, not judged)<br>{label}: "
+                    f"%{{y:.4g}}{unit_suffix}<extra></extra>"
+                ),
+            )
+        )
+        y_points += after[C.VALUE].tolist()
 
     # Current: the trailing mean over the last `window` reported pilot weeks.
     reported = series.dropna(subset=[C.VALUE])
@@ -428,6 +469,7 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
             y=target,
             line={"color": TARGET_COLOR, "width": 2, "dash": "dash"},
             annotation_text=f"Target {with_unit(target, unit)}",
+            annotation_borderpad=2,
             # early weeks sit near the baseline: label the target on the left ...
             annotation_position="top left" if lower else "bottom left",
             annotation_font_color=TARGET_COLOR,
@@ -439,6 +481,7 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
             y=limit,
             line={"color": LIMIT_COLOR, "width": 2, "dash": "dash"},
             annotation_text=f"Non-inferiority limit {with_unit(limit, unit)}",
+            annotation_borderpad=2,
             # the limit lies on the worse side of the baseline: label it on the left
             annotation_position="top left" if direction == C.LOWER else "bottom left",
             annotation_font_color=LIMIT_COLOR,
@@ -450,6 +493,7 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
             y=baseline,
             line={"color": BASELINE_COLOR, "width": 2, "dash": "dot"},
             annotation_text=f"Baseline {with_unit(baseline, unit)}",
+            annotation_borderpad=2,
             # ... and the baseline on the right, where late weeks moved away from it
             annotation_position="top right" if direction == C.LOWER else "bottom right",
             annotation_font_color=BASELINE_COLOR,
@@ -462,6 +506,7 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
         has_baseline_weeks = bool((series.dropna(subset=[C.VALUE])[C.WEEK] < start_week).any())
         if has_baseline_weeks:
             fig.add_annotation(
+                name="baseline period label",
                 x=start_week,
                 y=1.0,
                 yref="paper",
@@ -472,6 +517,7 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
                 font={"color": "#374151", "size": 11},
             )
         fig.add_annotation(
+            name="pilot period label",
             x=start_week,
             y=1.0,
             yref="paper",
@@ -485,28 +531,35 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
         _vertical_line(
             fig, "decision", decision, {"color": PROJECTION_COLOR, "width": 1.5, "dash": "dashdot"}
         )
+        # A second row above the period labels: however close the decision date is
+        # to the start, the labels never overlap.
         fig.add_annotation(
+            name="decision label",
             x=decision,
             y=1.0,
             yref="paper",
             xanchor="right",
             yanchor="bottom",
-            text=f"decision {decision.date().isoformat()}",
+            yshift=LABEL_ROW_PX,
+            text=f"decision {decision.date().isoformat()} ",
             showarrow=False,
             font={"color": PROJECTION_COLOR, "size": 11},
         )
 
-    x_min_candidates = [series[C.WEEK].min()] if not series.empty else []
+    x_min_candidates = [all_weeks[C.WEEK].min()] if not all_weeks.empty else []
     if start_week is not None:
         x_min_candidates.append(start_week)
     x_min = min(x_min_candidates) if x_min_candidates else None
-    x_max_candidates = [series[C.WEEK].max()] if not series.empty else []
+    x_max_candidates = [all_weeks[C.WEEK].max()] if not all_weeks.empty else []
     if proj_end is not None:
         x_max_candidates.append(proj_end)
     elif decision is not None:
         x_max_candidates.append(decision)
     x_max = max(x_max_candidates) if x_max_candidates else None
     xaxis = {
+        # explicit: without any value the axis would guess "linear" and put every
+        # date label at the same spot
+        "type": "date",
         "title": {"text": "ISO week"},
         "tickformat": "%G-W%V",
         "hoverformat": "%G-W%V",
@@ -528,19 +581,22 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
         xaxis=xaxis,
         yaxis={"title": {"text": y_title}, "range": [y_lo, y_hi], "zeroline": False},
         hovermode="closest",
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=380,
+        margin={"l": 10, "r": 10, "t": 40 + LABEL_ROW_PX, "b": 10},
+        height=380 + LABEL_ROW_PX,
         legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
         template="plotly_white",
     )
-    if series.empty:
+    if all_weeks.empty:
         fig.add_annotation(
+            name="no values",
             text="No values reported yet",
             xref="paper",
             yref="paper",
             x=0.5,
             y=0.5,
             showarrow=False,
+            bgcolor=LABEL_BG,
+            borderpad=4,
             font={"size": 14, "color": "#6b7280"},
         )
     return fig

@@ -62,14 +62,13 @@ STATUS_LABELS = {
     C.AT_RISK: "🟠 at risk",
     C.OFF_TRACK: "🔴 off track",
     C.INSUFFICIENT: "⚪ insufficient data",
+    # guardrail metrics (docs/decision-rules.md): judged by the non-inferiority margin
+    C.HELD: "✅ held",
+    C.BREACHED: "🔴 breached",
+    C.NOT_JUDGED: "⚪ not judged",
 }
-#: A guardrail's status in the product's words (docs/decision-rules.md §4): met = held,
-#: off_track = breached.
-GUARDRAIL_STATUS_LABELS = {
-    C.MET: "✅ held",
-    C.OFF_TRACK: "🔴 breached",
-    C.INSUFFICIENT: "⚪ insufficient data",
-}
+#: A guardrail's status words (its own statuses: held, breached, not_judged).
+GUARDRAIL_STATUS_LABELS = {s: STATUS_LABELS[s] for s in C.GUARDRAIL_STATUSES}
 #: Raw stored words (CSV, store messages) -> the words the UI shows.
 FRIENDLY_WORDS = {
     "no_go": "no-go",
@@ -79,6 +78,7 @@ FRIENDLY_WORDS = {
     "on_track": "on track",
     "at_risk": "at risk",
     "insufficient_data": "insufficient data",
+    "not_judged": "not judged",
 }
 _FRIENDLY_RE = re.compile(r"\b(" + "|".join(FRIENDLY_WORDS) + r")\b")
 #: Number format of stored values in tables: up to 6 significant digits, no float noise
@@ -96,6 +96,9 @@ STATUS_BADGE_COLORS = {
     C.AT_RISK: "orange",
     C.OFF_TRACK: "red",
     C.INSUFFICIENT: "gray",
+    C.HELD: "green",
+    C.BREACHED: "red",
+    C.NOT_JUDGED: "gray",
 }
 
 __all__ = [
@@ -252,7 +255,7 @@ def recommendation_badge(rec: str) -> None:
 
 def status_text(status: str | None, role: str | None = None) -> str:
     """``✅ met``, ``🔴 off track``… for tables and tiles; for a guardrail metric
-    (``role="guardrail"``) ``✅ held``, ``🔴 breached`` or ``⚪ insufficient data``
+    (``role="guardrail"``) ``✅ held``, ``🔴 breached`` or ``⚪ not judged``
     (its status is judged by the non-inferiority margin, docs/decision-rules.md §4)."""
     if status is None or (isinstance(status, float) and pd.isna(status)):
         return "n/a"

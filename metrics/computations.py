@@ -65,6 +65,7 @@ WEEKS_EXPECTED = "weeks_expected"  # complete pilot-period weeks up to as_of
 COMPLETENESS_PCT = "completeness_pct"
 LAST_WEEK = "last_week"
 STALE = "stale"
+POST_DECISION_WEEKS = "post_decision_weeks"  # weeks reported after the decision week
 CHANGE_PCT = "change_pct"
 IMPROVEMENT_PCT = "improvement_pct"
 CI_LOW_PCT = "ci_low_pct"
@@ -101,6 +102,10 @@ MET, ON_TRACK, AT_RISK, OFF_TRACK, INSUFFICIENT = (
     "insufficient_data",
 )
 STATUSES = (MET, ON_TRACK, AT_RISK, OFF_TRACK, INSUFFICIENT)
+#: Guardrail metric statuses (DESIGN §4): judged by the non-inferiority margin, never
+#: by a target; ``not_judged`` below ``min_weeks`` pilot weeks (or without a baseline).
+HELD, BREACHED, NOT_JUDGED = "held", "breached", "not_judged"
+GUARDRAIL_STATUSES = (HELD, BREACHED, NOT_JUDGED)
 GO, EXTEND, NO_GO = "go", "extend", "no_go"
 RECOMMENDATIONS = (GO, EXTEND, NO_GO, INSUFFICIENT)
 RECOMMENDATION = "recommendation"
@@ -121,9 +126,85 @@ STUDENT_T = "student_t"
 WELCH_T = "welch_t"
 
 
+#: Significant digits at which every threshold is compared (DESIGN §4): the precision
+#: numbers are exported at (``metrics.service.SUMMARY_SIGNIFICANT``).
+COMPARE_DIGITS = 12
+
+
+def at_precision(x) -> np.ndarray:
+    """``x`` rounded to :data:`COMPARE_DIGITS` significant digits, vectorised.
+
+    A value that equals another in decimal arithmetic lands on the same float whatever
+    its binary noise: ``mean([0.1, 0.2, 0.3, 0.4, 0.5]) = 0.30000000000000004`` and
+    ``0.3`` both give ``0.3``. NaN and ±inf pass through; 0 stays 0. Written with numpy
+    (no library rounds an array to significant digits): ``round(x / 10**e) * 10**e``
+    with ``e = floor(log10|x|) - 11``, the scale applied as a multiplication by an
+    exact power of ten where it fits, so the result is the float nearest the decimal.
+
+    Args:
+        x: scalar or array-like of float.
+
+    Returns:
+        float64 ndarray (0-d for a scalar).
+    """
+    x = np.asarray(x, dtype="float64")
+    out = x.copy()
+    finite = np.isfinite(x) & (x != 0)
+    if not finite.any():
+        return out
+    v = x[finite]
+    exp = np.floor(np.log10(np.abs(v))).astype("int64") - (COMPARE_DIGITS - 1)
+    # 10**k is exact for 0 <= k <= 22: divide by it (or multiply by 10**-e) so the
+    # rounded integer maps to the nearest float of the decimal number.
+    up = exp < 0
+    r = np.empty_like(v)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r[up] = np.round(v[up] * 10.0 ** (-exp[up])) / 10.0 ** (-exp[up])
+        r[~up] = np.round(v[~up] / 10.0 ** exp[~up]) * 10.0 ** exp[~up]
+    # far outside any metric's range (|x| < 1e-290): keep the value as it is
+    r = np.where(np.isfinite(r), r, v)
+    out[finite] = r
+    return out
+
+
+def compare_at_precision(a, b) -> np.ndarray:
+    """The one threshold comparison of DESIGN §4: ``sign(a - b)`` after rounding both
+    to :data:`COMPARE_DIGITS` significant digits (:func:`at_precision`).
+
+    Used for a target met (``current`` vs ``target``), a guardrail's non-inferiority
+    limit (``current`` vs ``baseline ± margin``), an interval excluding zero
+    (``improvement`` vs the half-width), and a trend's crossing week (before it is
+    rounded up to a whole week), so a tie in decimal is a tie, never a flip on the
+    17th digit.
+
+    Returns:
+        float64 ndarray of -1.0, 0.0, 1.0; NaN where either side is NaN.
+    """
+    pa, pb = at_precision(a), at_precision(b)
+    with np.errstate(invalid="ignore"):
+        return np.sign(pa - pb)
+
+
 def _monday(ts: pd.Timestamp | date) -> pd.Timestamp:
     ts = pd.Timestamp(ts).normalize()
     return ts - pd.Timedelta(days=ts.weekday())
+
+
+BASELINE_PERIOD, PILOT_PERIOD, POST_DECISION_PERIOD = (
+    "baseline period",
+    "pilot period",
+    "post-decision period",
+)
+
+
+def week_period(week, start_date, decision_date) -> str:
+    """Which period an ISO week belongs to (DESIGN §4): ``baseline period`` (before the
+    start week), ``pilot period`` (start week up to and including the decision date's
+    week) or ``post-decision period`` (after it: stored and drawn, never judged)."""
+    monday = _monday(week)
+    if monday < _monday(start_date):
+        return BASELINE_PERIOD
+    return PILOT_PERIOD if monday <= _monday(decision_date) else POST_DECISION_PERIOD
 
 
 def last_complete_week(as_of: date) -> pd.Timestamp:
@@ -139,10 +220,14 @@ def baseline_and_current(
     """Baseline, current value and reporting counts per metric (DESIGN §4).
 
     Weeks whose Monday is after ``as_of`` are ignored. A week is in the baseline period
-    when its Monday is before the Monday of the pilot's start week, else in the pilot
-    period. Expected weeks are the complete weeks from the start week up to the earlier
-    of ``as_of`` and the decision date (the pilot period ends there); staleness (no
-    value in the last 2 of those weeks) is judged at the same point.
+    when its Monday is before the Monday of the pilot's start week, in the pilot period
+    from the start week up to and including the decision date's week, and
+    *post-decision* after it: post-decision weeks count nowhere here (not in current,
+    weeks_reported, completeness, staleness or the trend), only in
+    ``post_decision_weeks``. Expected weeks are the complete weeks from the start week
+    up to the earlier of ``as_of`` and the decision date (the pilot period ends
+    there); staleness (no value in the last 2 of those weeks) is judged at the same
+    point.
 
     Baseline = the explicit baseline if set, else the mean of the baseline-period
     weeks when there are at least 3 of them (else NaN). Current = mean of the last
@@ -155,6 +240,7 @@ def baseline_and_current(
         current_weeks (int64, weeks averaged into current), current_var (float64, their
         sample variance, NaN below 2), weeks_reported (int64), weeks_expected (int64),
         completeness_pct (float64), last_week (datetime64[ns]), stale (bool),
+        post_decision_weeks (int64, weeks reported after the decision date's week),
         trend_slope, trend_intercept (float64). Index: as in ``metrics``.
     """
     out = metrics.copy()
@@ -170,9 +256,15 @@ def baseline_and_current(
     start_by_metric = pd.Series(start_week.to_numpy(), index=out[METRIC_ID].to_numpy())
     m["_start"] = m[METRIC_ID].map(start_by_metric).astype("datetime64[ns]")
     m = m[m["_start"].notna()]
+    decision_week = _monday_series(out[DECISION_DATE])
+    decision_by_metric = pd.Series(decision_week.to_numpy(), index=out[METRIC_ID].to_numpy())
+    m["_decision"] = m[METRIC_ID].map(decision_by_metric).astype("datetime64[ns]")
     is_pilot = m[WEEK] >= m["_start"]
+    # The pilot period ends with the decision date's week (DESIGN §4): later weeks are
+    # post-decision, kept for the chart but never part of the go/no-go evidence.
+    post_decision = is_pilot & (m[WEEK] > m["_decision"])
     base = m[~is_pilot]
-    pilot = m[is_pilot].sort_values([METRIC_ID, WEEK], kind="stable")
+    pilot = m[is_pilot & ~post_decision].sort_values([METRIC_ID, WEEK], kind="stable")
 
     base_by = base.groupby(METRIC_ID)[VALUE]
     base_mean, base_n, base_var = base_by.mean(), base_by.size(), base_by.var(ddof=1)
@@ -196,6 +288,8 @@ def baseline_and_current(
     out[CURRENT_WEEKS] = ids.map(trail_by.size()).fillna(0).astype("int64")
     out[CURRENT_VAR] = ids.map(trail_by.var(ddof=1)).astype("float64")
     out[WEEKS_REPORTED] = ids.map(pilot.groupby(METRIC_ID).size()).fillna(0).astype("int64")
+    post = m[post_decision].groupby(METRIC_ID).size()
+    out[POST_DECISION_WEEKS] = ids.map(post).fillna(0).astype("int64")
     last_week = pilot.groupby(METRIC_ID)[WEEK].max().reindex(ids.to_numpy())
     out[LAST_WEEK] = last_week.to_numpy()
 
@@ -253,14 +347,16 @@ def change_columns(frame: pd.DataFrame) -> pd.DataFrame:
     DESIGN §4: ``change_pct = (c - b) / |b| * 100`` (b = 0: undefined, except c = 0
     gives 0); ``improvement_pct`` is change_pct signed so that positive is better;
     ``progress_pct = (c - b) / (t - b) * 100`` (undefined when t = b); target met when
-    c <= t (lower is better) or c >= t (higher is better). Undefined -> NaN / <NA>.
+    c <= t (lower is better) or c >= t (higher is better), compared at 12 significant
+    digits (:func:`compare_at_precision`). Undefined -> NaN / <NA> (also without a
+    target: a guardrail needs none).
 
     Args:
         frame: columns baseline, current, target (float64), direction (object).
 
     Returns:
         A copy with change_pct, improvement_pct, progress_pct (float64) and
-        target_met (boolean, <NA> when current is missing).
+        target_met (boolean, <NA> when current or target is missing).
     """
     out = frame.copy()
     b = out[BASELINE].astype("float64")
@@ -276,8 +372,12 @@ def change_columns(frame: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         progress = (c - b) / (t - b) * 100.0
     out[PROGRESS_PCT] = progress.where((t != b) & b.notna() & c.notna()).astype("float64")
-    met = pd.Series(np.where(lower, c <= t, c >= t), index=out.index).astype("boolean")
-    out[TARGET_MET] = met.where(c.notna(), pd.NA)
+    # Compared at COMPARE_DIGITS significant digits: a current value equal to the
+    # target in decimal is met, whatever its binary noise (DESIGN §4).
+    cmp = compare_at_precision(c, t)
+    with np.errstate(invalid="ignore"):
+        met = pd.Series(np.where(lower, cmp <= 0, cmp >= 0), index=out.index).astype("boolean")
+    out[TARGET_MET] = met.where(c.notna() & t.notna(), pd.NA)
     return out
 
 
@@ -423,8 +523,14 @@ def confidence_columns(frame: pd.DataFrame, *, level: float = CONFIDENCE_LEVEL) 
     low, high = imp - half_pct, imp + half_pct
     out[CI_LOW_PCT] = low
     out[CI_HIGH_PCT] = high
+    # Excludes zero, compared at 12 significant digits on the operands: low > 0 is
+    # improvement > half-width, high < 0 is -improvement > half-width, so a bound that
+    # is 0 in decimal (e.g. 10% +- 10%) never reads as 1e-15 > 0.
+    defined_pct = np.isfinite(low) & np.isfinite(high)
     with np.errstate(invalid="ignore"):
-        out[SIGNIFICANT] = np.isfinite(low) & np.isfinite(high) & ((low > 0) | (high < 0))
+        above = compare_at_precision(imp, half_pct) > 0
+        below = compare_at_precision(-imp, half_pct) > 0
+    out[SIGNIFICANT] = defined_pct & (above | below)
     return out
 
 
@@ -457,21 +563,36 @@ def projection(frame: pd.DataFrame) -> pd.Series:
     x_star = x_star.where(
         toward & slope.notna() & np.isfinite(x_star) & (x_star <= MAX_PROJECTION_WEEKS)
     )
-    # Tiny epsilon guards against ceil(2.0000000001) from float noise in the sums.
-    weeks = np.ceil(x_star - 1e-9).clip(lower=0)
+    # The crossing point is rounded at 12 significant digits before rounding up to a
+    # whole week, so ceil(2.0000000000000004) is week 2, not 3 (DESIGN §4).
+    weeks = pd.Series(np.ceil(at_precision(x_star)), index=x_star.index).clip(lower=0)
     start_week = _monday_series(frame[START_DATE])
     return start_week + pd.to_timedelta(weeks * 7, unit="D")
+
+
+def guardrail_limit(frame: pd.DataFrame) -> pd.Series:
+    """A guardrail's non-inferiority limit in its unit: ``baseline + margin`` (lower is
+    better) or ``baseline - margin`` (higher is better); missing margin = 0. NaN without
+    a baseline. float64 Series, same index."""
+    b = frame[BASELINE].astype("float64")
+    margin = frame[MARGIN].astype("float64").fillna(0.0)
+    return pd.Series(
+        np.where(frame[DIRECTION] == LOWER, b + margin, b - margin), index=frame.index
+    ).astype("float64")
 
 
 def guardrail_breached(frame: pd.DataFrame) -> pd.Series:
     """True where a guardrail metric is worse than its baseline by more than its
     non-inferiority margin (DESIGN §4).
 
-    Worsening in metric units: ``c - b`` (lower is better) or ``b - c`` (higher is
-    better); breached when it exceeds ``margin`` (missing margin = 0: any worsening
-    breaches). Judged like a primary metric's status: only with at least ``min_weeks``
-    pilot weeks (fewer: the guardrail's status is ``insufficient_data``, not breached).
-    Primary metrics and metrics without baseline or current are never breached.
+    Breached when the current value lies beyond the non-inferiority limit
+    (:func:`guardrail_limit`): ``c > b + margin`` (lower is better) or ``c < b - margin``
+    (higher is better), compared at 12 significant digits
+    (:func:`compare_at_precision`), so a value exactly at the limit in decimal is held;
+    missing margin = 0 (any worsening breaches). Judged only with at least
+    ``min_weeks`` pilot weeks (fewer: the guardrail is ``not_judged``, not breached).
+    Primary metrics and metrics without baseline or current are never breached. No
+    target is needed or used.
 
     Args:
         frame: columns role, direction, baseline, current, margin, weeks_reported,
@@ -481,30 +602,43 @@ def guardrail_breached(frame: pd.DataFrame) -> pd.Series:
         bool Series, same index as ``frame``.
     """
     b, c = frame[BASELINE], frame[CURRENT]
-    worsening = np.where(frame[DIRECTION] == LOWER, c - b, b - c)
-    margin = frame[MARGIN].astype("float64").fillna(0.0)
+    cmp = compare_at_precision(c, guardrail_limit(frame))
+    with np.errstate(invalid="ignore"):
+        beyond = np.where(frame[DIRECTION] == LOWER, cmp > 0, cmp < 0)
     enough = frame[WEEKS_REPORTED] >= frame[MIN_WEEKS]
-    breached = (frame[ROLE] == GUARDRAIL) & enough & b.notna() & c.notna() & (worsening > margin)
+    breached = (frame[ROLE] == GUARDRAIL) & enough & b.notna() & c.notna() & beyond
     return breached.astype(bool)
 
 
 def metric_status(frame: pd.DataFrame, *, as_of: date | None = None) -> pd.Series:
     """Metric status (DESIGN §4), first match wins.
 
+    Guardrail metrics (judged by their non-inferiority margin, never by a target):
+
+    * ``not_judged``: fewer than ``min_weeks`` pilot weeks, or no baseline;
+    * ``breached``: worse than the non-inferiority limit (:func:`guardrail_breached`);
+    * ``held``: otherwise.
+
+    Primary metrics:
+
     1. ``insufficient_data``: fewer than ``min_weeks`` pilot weeks, or no baseline.
-    2. Guardrail metrics are judged by their non-inferiority margin, not by their
-       target: ``off_track`` when breached, ``met`` when held (see
-       :func:`guardrail_breached`); the rules below are for primary metrics.
-    3. ``met``: target met.
-    4. ``off_track``: no improvement over baseline (current not better than baseline).
-    5. ``on_track``: projected to reach the target by the decision date, in a week after
-       the last reported week and (given ``as_of``) not yet over.
-    6. ``at_risk``: improving but projected to miss the decision date.
+    2. ``met``: target met (at 12 significant digits, :func:`change_columns`).
+    3. ``off_track``: no improvement over baseline (current not better than baseline,
+       compared at 12 significant digits).
+    4. ``at_risk`` when the data is stale (no value in the last 2 expected weeks): a
+       forecast from old data is no forecast.
+    5. ``on_track``: the trend line reaches the target on or before the decision date
+       (projected target week's Monday <= decision date). A crossing that already lies
+       behind the last report counts: the trend is past the target while the trailing
+       mean is still short of it.
+    6. ``at_risk``: improving but projected to miss the decision date (or no
+       projection: the trend moves away from the target).
 
     Args:
         frame: columns role, weeks_reported, min_weeks, baseline, current, direction,
-            target_met, projected_target_week, last_week, decision_date,
+            target_met, projected_target_week, decision_date, stale,
             guardrail_breached.
+        as_of: unused (kept for callers); staleness is already judged as of that day.
 
     Returns:
         object Series of status strings, same index.
@@ -513,25 +647,30 @@ def metric_status(frame: pd.DataFrame, *, as_of: date | None = None) -> pd.Serie
     guard = (frame[ROLE] == GUARDRAIL).to_numpy()
     breached = frame[GUARDRAIL_BREACHED].astype(bool).to_numpy()
     met = frame[TARGET_MET].fillna(False).astype(bool)
+    stale = frame[STALE].astype(bool) if STALE in frame else False
     # Improvement judged on the raw difference, so a baseline of 0 (change_pct
     # undefined) still counts: better = c < b (lower is better) or c > b.
     b, c = frame[BASELINE], frame[CURRENT]
-    improving = (
-        pd.Series(np.where(frame[DIRECTION] == LOWER, c < b, c > b), index=frame.index) & c.notna()
-    )
+    cmp = compare_at_precision(c, b)
+    with np.errstate(invalid="ignore"):
+        improving = (
+            pd.Series(np.where(frame[DIRECTION] == LOWER, cmp < 0, cmp > 0), index=frame.index)
+            & c.notna()
+        )
     proj = pd.to_datetime(frame[PROJECTED_TARGET_WEEK])
-    # A crossing at or before the last reported week is not a forecast: the data
-    # already says the target is not met, so it cannot make the metric on track.
-    in_time = (
-        proj.notna()
-        & (proj <= pd.to_datetime(frame[DECISION_DATE]))
-        & (proj > pd.to_datetime(frame[LAST_WEEK]))
-    )
-    if as_of is not None:  # a projected week that has already ended is no forecast
-        in_time &= proj > last_complete_week(as_of)
+    in_time = proj.notna() & (proj <= pd.to_datetime(frame[DECISION_DATE]))
     status = np.select(
-        [insufficient, guard & breached, guard, met, ~improving, in_time],
-        [INSUFFICIENT, OFF_TRACK, MET, MET, OFF_TRACK, ON_TRACK],
+        [
+            guard & insufficient,
+            guard & breached,
+            guard,
+            insufficient,
+            met,
+            ~improving,
+            stale,
+            in_time,
+        ],
+        [NOT_JUDGED, BREACHED, HELD, INSUFFICIENT, MET, OFF_TRACK, AT_RISK, ON_TRACK],
         default=AT_RISK,
     )
     return pd.Series(status, index=frame.index, dtype="object")
@@ -668,7 +807,9 @@ def metric_summary(
     out[STATUS] = metric_status(out, as_of=as_of)
     # Too few pilot weeks to judge: too few to project either (a line through two
     # weeks promised a target week the data cannot support).
-    out.loc[out[STATUS] == INSUFFICIENT, PROJECTED_TARGET_WEEK] = pd.NaT
+    # A guardrail's target (if any) is shown, never judged: no projection either.
+    no_projection = (out[STATUS] == INSUFFICIENT) | (out[ROLE] == GUARDRAIL)
+    out.loc[no_projection, PROJECTED_TARGET_WEEK] = pd.NaT
     out[ESTIMATED_WEEKLY_VALUE] = metric_weekly_value(out)
     return out.sort_values([PILOT, KEY], kind="stable").reset_index(drop=True)
 
@@ -685,6 +826,7 @@ SUMMARY_EXTRA_COLUMNS = [
     COMPLETENESS_PCT,
     LAST_WEEK,
     STALE,
+    POST_DECISION_WEEKS,
     TREND_SLOPE,
     TREND_INTERCEPT,
     CHANGE_PCT,
@@ -745,12 +887,33 @@ def margin_unit(unit: str | None) -> str:
     return "pp" if unit == "%" else (unit or "")
 
 
-def ci_text(low: float, high: float) -> str:
-    """``95% CI 22% to 60%`` for an improvement interval; "" when undefined."""
+def ci_text(low: float, high: float, *, worse: bool = False) -> str:
+    """An improvement interval in words, in the same sense as the amount it qualifies.
+
+    ``worse=False`` (the amount is an improvement, or none): ``95% CI 23.4% to 83.2%
+    better``; ``worse=True`` (the amount is a worsening): the bounds turned into
+    worsening, ``95% CI 100.1% to 148.2% worse`` for improvement bounds -148.2..-100.1.
+    A bound on the other side of zero is named with its own word (``95% CI 5.25% worse
+    to 0.5% better``), so no number ever carries a minus sign against its word. A point
+    interval at 0 reads ``95% CI 0% to 0%``; "" when undefined.
+
+    Args:
+        low, high: the improvement interval (``ci_low_pct``, ``ci_high_pct``; positive =
+            better).
+        worse: True when the amount next to it reads "worse".
+    """
     if pd.isna(low) or pd.isna(high):
         return ""
-    level = fmt_number(CONFIDENCE_LEVEL * 100)
-    return f"{level}% CI {fmt_number(low)}% to {fmt_number(high)}%"
+    level = f"{fmt_number(CONFIDENCE_LEVEL * 100)}% CI"
+    a, b = (-float(high), -float(low)) if worse else (float(low), float(high))
+    this, other = ("worse", "better") if worse else ("better", "worse")
+    if a == 0 and b == 0:
+        return f"{level} 0% to 0%"
+    if a >= 0:
+        return f"{level} {fmt_number(a)}% to {fmt_number(b)}% {this}"
+    if b <= 0:  # both on the other side (cannot happen around a point estimate)
+        return f"{level} {fmt_number(-b)}% to {fmt_number(-a)}% {other}"
+    return f"{level} {fmt_number(-a)}% {other} to {fmt_number(b)}% {this}"
 
 
 def _relation(imp: float, baseline: str | None) -> str:
@@ -768,11 +931,12 @@ def metric_reason(row: pd.Series | dict) -> str:
     """One plain-words line for a metric, with its numbers.
 
     Primary metric: ``Resolution time 56.8 h vs target 80 h: met, 53.3% better than
-    baseline 121.6 h (95% CI 23.4% to 83.2%)``; a significantly worse one ends
-    ``(95% CI -14.1% to -5.95%: significantly worse)``. Guardrail metric: ``Complaint
-    rate 2.3% vs baseline 2% (non-inferiority margin 0.5 pp): held, 15% worse (95% CI
-    -30% to 0.1%)``. Too few weeks or no baseline say so. The interval is left out
-    where undefined.
+    baseline 121.6 h (95% CI 23.4% to 83.2% better)``; a significantly worse one ends
+    ``(95% CI 5.94% to 14.1% worse: significantly worse)``. Guardrail metric:
+    ``Complaint rate 2.3% vs baseline 2% (non-inferiority margin 0.5 pp): held, 15%
+    worse (95% CI 0.1% better to 30% worse)``; with too few weeks ``Complaint rate:
+    guardrail not judged, 3 pilot weeks reported, 4 needed``. The interval reads in
+    the same sense as the amount (:func:`ci_text`) and is left out where undefined.
 
     Args:
         row: one row of :func:`metric_summary` (Series or dict).
@@ -781,28 +945,33 @@ def metric_reason(row: pd.Series | dict) -> str:
     status = row[STATUS]
     if pd.isna(row[BASELINE]):
         return f"{label}: no baseline (set one, or report at least 3 baseline weeks)"
-    if status == INSUFFICIENT:
+    if status in (INSUFFICIENT, NOT_JUDGED):
         n, need = int(row[WEEKS_REPORTED]), int(row[MIN_WEEKS])
-        return f"{label}: {n} pilot week{'s' if n != 1 else ''} reported, {need} needed"
+        judged = ": guardrail not judged," if status == NOT_JUDGED else ":"
+        return f"{label}{judged} {n} pilot week{'s' if n != 1 else ''} reported, {need} needed"
     imp = row[IMPROVEMENT_PCT]
-    ci = ci_text(row.get(CI_LOW_PCT, np.nan), row.get(CI_HIGH_PCT, np.nan))
-    if ci and row[ROLE] == PRIMARY and row[CI_HIGH_PCT] < 0:
+    worse = pd.notna(imp) and imp < 0
+    ci = ci_text(row.get(CI_LOW_PCT, np.nan), row.get(CI_HIGH_PCT, np.nan), worse=worse)
+    if ci and row[ROLE] == PRIMARY and worse and bool(row.get(SIGNIFICANT, False)):
         ci += ": significantly worse"
     ci = f" ({ci})" if ci else ""
     current, baseline = _with_unit(row[CURRENT], unit), _with_unit(row[BASELINE], unit)
     if row[ROLE] == GUARDRAIL:
         margin = 0.0 if pd.isna(row[MARGIN]) else row[MARGIN]
-        verdict = "breached" if row[GUARDRAIL_BREACHED] else "held"
         head = (
             f"{label} {current} vs baseline {baseline} "
-            f"(non-inferiority margin {_with_unit(margin, margin_unit(unit))}): {verdict}"
+            f"(non-inferiority margin {_with_unit(margin, margin_unit(unit))}): {status}"
         )
         relation = _relation(imp, None)
         return f"{head}, {relation}{ci}" if relation else head
     words = status.replace("_", " ")
     proj = row[PROJECTED_TARGET_WEEK]
+    last = row.get(LAST_WEEK)
     if status in (ON_TRACK, AT_RISK) and pd.notna(proj):
-        words += f", projected to reach target in {iso_label(proj)}"
+        if pd.notna(last) and proj <= last:
+            words += f", trend already past the target (since {iso_label(proj)})"
+        else:
+            words += f", projected to reach target in {iso_label(proj)}"
     head = f"{label} {current} vs target {_with_unit(row[TARGET], unit)}"
     return f"{head}: {words}, {_relation(imp, baseline)}{ci}"
 
@@ -817,10 +986,12 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
        ``min_weeks`` pilot weeks (or no baseline).
     2. ``no_go``: a guardrail is breached (worse than baseline by more than its
        non-inferiority margin); or a primary metric is significantly worse than
-       baseline (its 95% improvement interval lies below zero: ``ci_high_pct < 0``; no
-       interval = not significant); or ``as_of`` is past the decision date and no
-       primary metric met its target.
-    3. ``go``: every primary metric met its target and no guardrail is breached.
+       baseline (its 95% improvement interval lies below zero, judged at 12
+       significant digits: ``significant`` and worse; no interval = not significant);
+       or ``as_of`` is past the decision date and no primary metric met its target.
+    3. ``go``: every primary metric met its target and every guardrail has been judged
+       and held (a guardrail ``not_judged``, fewer than ``min_weeks`` pilot weeks, keeps
+       the pilot at ``extend`` with that reason).
     4. ``extend``: otherwise.
 
     Reasons: one line per metric the first matching rule looked at
@@ -863,16 +1034,21 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
             PILOT_ID: s[PILOT_ID],
             "primary": primary,
             "insufficient": primary & (s[STATUS] == INSUFFICIENT),
-            "breached": (s[ROLE] == GUARDRAIL) & s[GUARDRAIL_BREACHED].astype(bool),
-            "sig_worse": primary & (s[CI_HIGH_PCT].astype("float64") < 0),
+            "breached": (s[ROLE] == GUARDRAIL) & (s[STATUS] == BREACHED),
+            "not_judged": (s[ROLE] == GUARDRAIL) & (s[STATUS] == NOT_JUDGED),
+            # significant (interval excludes 0, at 12 significant digits) and worse
+            "sig_worse": primary
+            & s[SIGNIFICANT].astype(bool)
+            & (s[IMPROVEMENT_PCT].astype("float64") < 0),
             "primary_met": primary & (s[STATUS] == MET),
-            "met": s[STATUS] == MET,
+            "met": s[STATUS].isin([MET, HELD]),
             "stale": s[STALE].astype(bool),
             "one": 1,
         }
     )
     g = flags.groupby(PILOT_ID, sort=False)
-    per = g[["primary", "insufficient", "breached", "sig_worse", "primary_met", "met", "one"]].sum()
+    counted = ["primary", "insufficient", "breached", "not_judged", "sig_worse", "primary_met"]
+    per = g[[*counted, "met", "one"]].sum()
     per["all_stale"] = g["stale"].all()
     first = s.drop_duplicates(PILOT_ID).set_index(PILOT_ID)
     per[PILOT] = first[PILOT]
@@ -886,7 +1062,7 @@ def recommend(summary: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
             no_primary | (per["insufficient"] > 0),
             rule_breach,
             rule_deadline,
-            per["primary_met"] == per["primary"],
+            (per["primary_met"] == per["primary"]) & (per["not_judged"] == 0),
         ],
         [INSUFFICIENT, NO_GO, NO_GO, GO],
         default=EXTEND,

@@ -2146,8 +2146,18 @@ def _metric_from_row(
     for col in _METRIC_MODEL_FIELDS:
         text = cells.get(col, "")
         if not text:
-            if col in ("metric", "direction", "target"):
+            if col in ("metric", "direction"):
                 errors.append(RowError(line, disp[col], f"{col} is missing"))
+            elif col == "target" and cells.get("role", "").strip().lower() != "guardrail":
+                # DESIGN §4: a guardrail needs no target; a primary metric does
+                errors.append(
+                    RowError(
+                        line,
+                        disp[col],
+                        "target is missing: a primary metric needs a target "
+                        "(only a guardrail may leave it empty)",
+                    )
+                )
             continue
         parser = _METRIC_PARSERS.get(col)
         try:

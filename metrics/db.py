@@ -270,12 +270,23 @@ def init_db(engine: Engine, *, revision: str = "head") -> None:
                 # the others wait here, then find the schema current.
                 conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 conn.commit()
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                # A batch migration re-creates a table (SQLite cannot alter a column):
+                # with foreign keys on, dropping the old table would cascade-delete
+                # every row that points to it. Alembic's documented remedy: keys off
+                # while migrating (first statement: no transaction is open yet).
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             try:
                 cfg = alembic_config(engine)
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
                 conn.commit()
             finally:
+                if sqlite:
+                    conn.rollback()
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
                 if conn.dialect.name == "postgresql":
                     conn.execute(
                         sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY}

@@ -873,6 +873,38 @@ def decisions_due(
     return df[cols].reset_index(drop=True)
 
 
+DAYS_OVERDUE = "days_overdue"
+
+
+def decisions_overdue(pilots: pd.DataFrame, latest: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
+    """Pilots whose decision date has passed by ``as_of`` with no decision recorded.
+
+    "Recorded" means as of that day: pass ``latest`` from
+    :func:`latest_decisions_frame` with ``judged_by=as_of``, so a Portfolio judged as
+    of a past day calls out what was overdue then.
+
+    Args:
+        pilots: columns pilot_id, pilot, stage, decision_date (datetime64),
+            recommendation.
+        latest: :func:`latest_decisions_frame`.
+
+    Returns:
+        Columns pilot_id, pilot, stage, decision_date (datetime64[ns]), days_overdue
+        (int64, as_of - decision_date, >= 1), recommendation; longest overdue first.
+    """
+    cols = [C.PILOT_ID, C.PILOT, "stage", C.DECISION_DATE, DAYS_OVERDUE, C.RECOMMENDATION]
+    if pilots.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
+    df = _with_latest(pilots, latest)
+    dd = pd.to_datetime(df[C.DECISION_DATE]).astype("datetime64[ns]")
+    days = (pd.Timestamp(as_of) - dd).dt.days
+    df = df.assign(**{C.DECISION_DATE: dd, DAYS_OVERDUE: days})
+    df = df[(days > 0) & df[DECISION].isna()]
+    df = df.sort_values([DAYS_OVERDUE, C.PILOT], ascending=[False, True], kind="stable")
+    df[DAYS_OVERDUE] = df[DAYS_OVERDUE].astype("int64")
+    return df[cols].reset_index(drop=True)
+
+
 def contradicting_decisions(pilots: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
     """Pilots whose latest recorded decision differs from their current recommendation.
 
@@ -913,6 +945,7 @@ __all__ = [
     "decision_snapshot",
     "decisions_due",
     "decisions_frame",
+    "decisions_overdue",
     "ensure_default_checklist",
     "latest_decisions_frame",
     "open_checklist_items",

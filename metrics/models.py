@@ -269,7 +269,9 @@ class MetricBase(SQLModel):
     direction: str = Field(max_length=20)
     role: str = Field(default=MetricRole.primary.value, max_length=20)
     baseline: float | None = None
-    target: float
+    #: Required for a primary metric; optional for a guardrail (shown, never judged:
+    #: a guardrail is judged by its baseline and non-inferiority margin).
+    target: float | None = None
     margin: float | None = None
     min_value: float | None = None
     max_value: float | None = None
@@ -292,9 +294,10 @@ KEY_RE = r"^[a-z][a-z0-9_]*$"
 class MetricCreate(MetricBase):
     """Validated metric definition.
 
-    Rules: finite numbers; ``min_value <= max_value``; baseline and target inside the
-    allowed range; target on the better side of an explicit baseline for the
-    direction (never equal to it); guardrail margin >= 0 (default 0).
+    Rules: finite numbers; ``min_value <= max_value``; a primary metric needs a target,
+    a guardrail needs none (DESIGN §4); baseline and target inside the allowed range;
+    a target on the better side of an explicit baseline for the direction (never
+    equal to it); guardrail margin >= 0 (default 0).
     """
 
     direction: Direction
@@ -336,7 +339,12 @@ class MetricCreate(MetricBase):
                 raise ValueError(f"{name} {v:g} is below the allowed minimum {lo:g}")
             if hi is not None and v > hi:
                 raise ValueError(f"{name} {v:g} is above the allowed maximum {hi:g}")
-        if self.baseline is not None:
+        if self.target is None and self.role == MetricRole.primary:
+            raise ValueError(
+                "target is missing: a primary metric needs a target "
+                "(only a guardrail metric may have none)"
+            )
+        if self.baseline is not None and self.target is not None:
             if self.target == self.baseline:
                 raise ValueError(
                     f"target {self.target:g} equals baseline {self.baseline:g}: "

@@ -49,6 +49,13 @@ SUMMARY_EXPORT_COLUMNS = [
     "estimated_weekly_value",
     "payback_week",
     "roi_pct",
+    # the pilot's deadline, owner and cost; the metric's reporting completeness and
+    # staleness (issue 10), after the columns above so older readers keep working
+    "decision_date",
+    "owner",
+    "cost",
+    "completeness_pct",
+    "stale",
 ]
 
 
@@ -87,11 +94,18 @@ class Evaluation:
 def evaluate(session: Session, *, as_of: date, pilot_id: int | None = None) -> Evaluation:
     """Compute every metric's numbers and every pilot's recommendation as of ``as_of``.
 
-    Three queries (pilots, metrics, measurements), then pure computation.
+    Four queries (pilots, stage moves after ``as_of``, metrics, measurements), then
+    pure computation. Each pilot's ``stage`` is the one it had on ``as_of``
+    (:func:`metrics.store.stages_as_of_frame`).
     """
     pilots = store.pilots_frame(session)
     if pilot_id is not None:
         pilots = pilots[pilots[C.PILOT_ID] == pilot_id].reset_index(drop=True)
+    # The as-of date applies to the stage too: a move recorded later is undone.
+    then = store.stages_as_of_frame(session, as_of=as_of)
+    if not then.empty and not pilots.empty:
+        earlier = pilots[C.PILOT_ID].map(then.set_index(C.PILOT_ID)["stage"])
+        pilots = pilots.assign(stage=earlier.where(earlier.notna(), pilots["stage"]))
     metrics = store.metrics_frame(session, pilot_id=pilot_id)
     measurements = store.weekly_values_frame(session, pilot_id=pilot_id, as_of=as_of)
     summary = C.metric_summary(metrics, measurements, as_of=as_of)
@@ -152,6 +166,12 @@ def summary_export_frame(
     estimated value per week (money; empty when the metric has no value_per_unit);
     ``payback_week`` (ISO label) and ``roi_pct`` (52-week ROI, %) are the pilot's,
     repeated on each of its rows like the recommendation.
+
+    Then (issue 10): ``decision_date`` (ISO date), ``owner`` and ``cost`` (the pilot's,
+    empty when not set), and the metric's own ``completeness_pct`` (pilot weeks
+    reported / complete pilot weeks expected, %, empty before the first complete week)
+    and ``stale`` (``true`` when the metric has no value in the last 2 expected weeks,
+    else ``false``).
     """
     ev = evaluate(session, as_of=as_of)
     m = ev.metrics
@@ -206,6 +226,11 @@ def summary_export_frame(
             "estimated_weekly_value": m[C.ESTIMATED_WEEKLY_VALUE],
             "payback_week": m[C.PILOT_ID].map(recs[C.PAYBACK_WEEK]).map(C.iso_label),
             "roi_pct": m[C.PILOT_ID].map(recs[C.ROI_PCT]).astype("float64"),
+            "decision_date": pd.to_datetime(m[C.DECISION_DATE]).dt.strftime("%Y-%m-%d"),
+            "owner": m[C.PILOT_ID].map(recs["owner"]),
+            "cost": m[C.PILOT_ID].map(recs[C.COST]).astype("float64"),
+            "completeness_pct": m[C.COMPLETENESS_PCT].astype("float64"),
+            "stale": np.where(m[C.STALE].astype(bool), "true", "false"),
         }
     )
     # The summary is read by people: round away float noise (52.42999999999999 ->

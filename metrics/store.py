@@ -1530,6 +1530,32 @@ def stage_events_frame(session: Session, *, pilot_id: int) -> pd.DataFrame:
     return df
 
 
+def stages_as_of_frame(session: Session, *, as_of: date) -> pd.DataFrame:
+    """Each pilot's stage as it stood at the end of day ``as_of`` (UTC), from its
+    StageEvent history: a stage move recorded after that day is undone (the stage is
+    the ``from_stage`` of the earliest such move). A pilot's first stage (its creation
+    event, no ``from_stage``) applies from the start: pilots are often defined after
+    their first weeks, like their measurements.
+
+    One query over the moves after ``as_of``, then pandas.
+
+    Returns:
+        Columns pilot_id (int64), stage (object): only pilots whose stage then differs
+        from a move recorded later; every other pilot's stage is its current one.
+    """
+    S = StageEvent
+    end = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    stmt = (
+        sa.select(S.pilot_id, S.from_stage)
+        .where(S.at >= end, S.from_stage.is_not(None))
+        .order_by(S.pilot_id, S.at, S.id)
+    )
+    df = _frame(session, stmt, [C.PILOT_ID, "stage"])
+    df = df.drop_duplicates(C.PILOT_ID, keep="first").reset_index(drop=True)
+    df[C.PILOT_ID] = df[C.PILOT_ID].astype("int64")
+    return df
+
+
 def summary_inputs(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(metrics_frame, measurements) for the whole portfolio: two queries."""
     return metrics_frame(session), measurements_frame(session)
@@ -1804,6 +1830,7 @@ __all__ = [
     "save_pilot",
     "set_stage",
     "stage_events_frame",
+    "stages_as_of_frame",
     "summary_inputs",
     "validation_message",
     "weekly_values_frame",

@@ -376,9 +376,9 @@ def test_go_reason_text_golden():
     # 69, 71, 69, 71: sd 1.1547, se 0.57735, t(0.975, 3) = 3.18245 -> +-1.83739 h
     assert rec[C.REASONS] == (
         "Cycle time 70 h vs target 80 h: met, 36.4% better than baseline 110 h "
-        "(95% CI 34.7% to 38%); "
+        "(95% CI 34.7% to 38% better); "
         "Error rate 4.5% vs baseline 4% (non-inferiority margin 1 pp): held, "
-        "12.5% worse (95% CI -17.1% to -7.91%)"
+        "12.5% worse (95% CI 7.91% to 17.1% worse)"
     )
     assert (rec[C.PRIMARY_MET], rec[C.PRIMARY_TOTAL]) == (1, 1)
     assert (rec[C.METRICS_MET], rec[C.METRICS_TOTAL]) == (2, 2)
@@ -534,8 +534,10 @@ def test_guardrail_with_too_few_weeks_is_not_judged():
         **{C.ROLE: C.GUARDRAIL, C.BASELINE: 4.0, C.TARGET: 3.0, C.MARGIN: 1.0, C.UNIT: "%"}
     )
     s = summarize([row], weeks([9.0, 9.0, 9.0])).iloc[0]
-    assert (s[C.STATUS], bool(s[C.GUARDRAIL_BREACHED])) == (C.INSUFFICIENT, False)
-    assert C.metric_reason(s) == "Cycle time: 3 pilot weeks reported, 4 needed"
+    assert (s[C.STATUS], bool(s[C.GUARDRAIL_BREACHED])) == (C.NOT_JUDGED, False)
+    assert C.metric_reason(s) == (
+        "Cycle time: guardrail not judged, 3 pilot weeks reported, 4 needed"
+    )
 
 
 def test_guardrail_reason_in_the_issue_words():
@@ -554,15 +556,22 @@ def test_guardrail_reason_in_the_issue_words():
     assert C.metric_reason(s) == (
         "Complaint rate 2.3% vs baseline 2% (non-inferiority margin 0.5 pp): held, 15% worse"
     )
-    assert s[C.STATUS] == C.MET
+    assert s[C.STATUS] == C.HELD
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "text"),
-    [(22.04, 60.0, "95% CI 22% to 60%"), (-5.25, 0.5, "95% CI -5.25% to 0.5%"), (np.nan, 1.0, "")],
+    ("low", "high", "worse", "text"),
+    [
+        (22.04, 60.0, False, "95% CI 22% to 60% better"),
+        (-5.25, 0.5, False, "95% CI 5.25% worse to 0.5% better"),
+        (-148.2, -100.1, True, "95% CI 100.1% to 148.2% worse"),
+        (-30.0, 0.1, True, "95% CI 0.1% better to 30% worse"),
+        (0.0, 0.0, False, "95% CI 0% to 0%"),
+        (np.nan, 1.0, False, ""),
+    ],
 )
-def test_ci_text(low, high, text):
-    assert C.ci_text(low, high) == text
+def test_ci_text(low, high, worse, text):
+    assert C.ci_text(low, high, worse=worse) == text
 
 
 def test_margin_unit():

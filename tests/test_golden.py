@@ -135,21 +135,21 @@ H_ONE = T3 * math.sqrt(2 / 3 / 4)  # 1.29923 h for 100, 99, 99, 98 and 100, 101,
 METRIC_GOLDEN = {
     11: (73.0, 100 * 37 / 110, 100 * (37 - H_SPREAD_2) / 110, 100 * (37 + H_SPREAD_2) / 110,
          True, C.MET),
-    12: (4.5, -12.5, -12.5 - 100 * H_GUARD / 4, -12.5 + 100 * H_GUARD / 4, True, C.MET),
+    12: (4.5, -12.5, -12.5 - 100 * H_GUARD / 4, -12.5 + 100 * H_GUARD / 4, True, C.HELD),
     21: (92.5, 100 * 17.5 / 110, 100 * (17.5 - H_SPREAD_5) / 110,
          100 * (17.5 + H_SPREAD_5) / 110, True, C.ON_TRACK),
     31: (99.0, 10.0, 10.0 - 100 * H_ONE / 110, 10.0 + 100 * H_ONE / 110, True, C.AT_RISK),
     41: (73.0, 100 * 37 / 110, 100 * (37 - H_SPREAD_2) / 110, 100 * (37 + H_SPREAD_2) / 110,
          True, C.MET),
-    42: (5.9, -47.5, -47.5 - 100 * H_GUARD / 4, -47.5 + 100 * H_GUARD / 4, True, C.OFF_TRACK),
+    42: (5.9, -47.5, -47.5 - 100 * H_GUARD / 4, -47.5 + 100 * H_GUARD / 4, True, C.BREACHED),
     # Welch: baseline 108, 110, 112 (mean 110, var 4, n 3) vs 118 .. 124 (121, 20/3, 4):
     # se = sqrt(4/3 + 5/3) = sqrt(3), df = 9 / ((4/3)^2/2 + (5/3)^2/3) = 4.95918
     51: (121.0, -10.0, None, None, True, C.OFF_TRACK),
     61: (100.0, 100 / 11, 100 * (10 - H_ONE) / 110, 100 * (10 + H_ONE) / 110, True, C.AT_RISK),
     71: (72.0, 100 * 38 / 110, None, None, True, C.INSUFFICIENT),
-    72: (9.0, -125.0, -125.0, -125.0, True, C.OFF_TRACK),  # constant: a point interval
+    72: (9.0, -125.0, -125.0, -125.0, True, C.BREACHED),  # constant: a point interval
     81: (73.0, None, None, None, False, C.INSUFFICIENT),
-    91: (4.0, 0.0, 0.0, 0.0, False, C.INSUFFICIENT),
+    91: (4.0, 0.0, 0.0, 0.0, False, C.NOT_JUDGED),
     101: (75.0, 100 * 35 / 110, 100 * (35 - H_SPREAD_2) / 110,
           100 * (35 + H_SPREAD_2) / 110, True, C.MET),
     111: (110.0, 0.0, 0.0, 0.0, False, C.OFF_TRACK),
@@ -222,17 +222,17 @@ def test_projection_golden(judged):
 
 def test_guardrail_status_follows_held_or_breached(judged):
     """Regression: a held guardrail a little worse than baseline was off_track while
-    its reason said "held". Now held = met, breached = off_track."""
+    its reason said "held". Guardrail statuses are held / breached / not_judged."""
     summary, _ = judged
     held, breached, short = summary.loc[12], summary.loc[42], summary.loc[72]
-    assert (bool(held[C.GUARDRAIL_BREACHED]), held[C.STATUS]) == (False, C.MET)
+    assert (bool(held[C.GUARDRAIL_BREACHED]), held[C.STATUS]) == (False, C.HELD)
     assert held[C.IMPROVEMENT_PCT] < 0  # worse than baseline, within the margin
-    assert (bool(breached[C.GUARDRAIL_BREACHED]), breached[C.STATUS]) == (True, C.OFF_TRACK)
+    assert (bool(breached[C.GUARDRAIL_BREACHED]), breached[C.STATUS]) == (True, C.BREACHED)
     # 9% vs 4% is far beyond the margin, but with 4 weeks needed and 4 reported it
-    # counts; a guardrail with too few weeks is insufficient_data, never breached
+    # counts; a guardrail with too few weeks is not_judged, never breached
     assert (short[C.WEEKS_REPORTED], bool(short[C.GUARDRAIL_BREACHED])) == (4, True)
     insufficient = summary.loc[91]
-    assert (insufficient[C.WEEKS_REPORTED], insufficient[C.STATUS]) == (2, C.INSUFFICIENT)
+    assert (insufficient[C.WEEKS_REPORTED], insufficient[C.STATUS]) == (2, C.NOT_JUDGED)
     assert not insufficient[C.GUARDRAIL_BREACHED]
 
 
@@ -240,35 +240,35 @@ RECOMMENDATION_GOLDEN = {
     "A go": (
         C.GO,
         "Cycle time 73 h vs target 80 h: met, 33.6% better than baseline 110 h "
-        "(95% CI 29.9% to 37.4%); "
+        "(95% CI 29.9% to 37.4% better); "
         "Error rate 4.5% vs baseline 4% (non-inferiority margin 1 pp): held, 12.5% worse "
-        "(95% CI -22.8% to -2.23%)",
+        "(95% CI 2.23% to 22.8% worse)",
     ),
     "B on track": (
         C.EXTEND,
         "Cycle time 92.5 h vs target 72 h: on track, projected to reach target in "
-        "2026-W08, 15.9% better than baseline 110 h (95% CI 6.57% to 25.2%)",
+        "2026-W08, 15.9% better than baseline 110 h (95% CI 6.57% to 25.2% better)",
     ),
     "C at risk": (
         C.EXTEND,
         "Cycle time 99 h vs target 50 h: at risk, projected to reach target in 2027-W33, "
-        "10% better than baseline 110 h (95% CI 8.82% to 11.2%)",
+        "10% better than baseline 110 h (95% CI 8.82% to 11.2% better)",
     ),
     "D breached": (
         C.NO_GO,
         "Error rate 5.9% vs baseline 4% (non-inferiority margin 1 pp): breached, "
-        "47.5% worse (95% CI -57.8% to -37.2%)",
+        "47.5% worse (95% CI 37.2% to 57.8% worse)",
     ),
     "E worse": (
         C.NO_GO,
         "Cycle time 121 h vs target 80 h: off track, 10% worse than baseline 110 h "
-        "(95% CI -14.1% to -5.94%: significantly worse)",
+        "(95% CI 5.94% to 14.1% worse: significantly worse)",
     ),
     "F late": (
         C.NO_GO,
         "decision date 2026-01-30 passed; Cycle time 100 h vs target 80 h: at risk, "
         "projected to reach target in 2027-W51, 9.09% better than baseline 110 h "
-        "(95% CI 7.91% to 10.3%)",
+        "(95% CI 7.91% to 10.3% better)",
     ),
     "G short": (C.INSUFFICIENT, "Cycle time: 3 pilot weeks reported, 4 needed"),
     "H no baseline": (
@@ -279,7 +279,7 @@ RECOMMENDATION_GOLDEN = {
     "J late but met": (
         C.GO,
         "Cycle time 75 h vs target 80 h: met, 31.8% better than baseline 110 h "
-        "(95% CI 28.1% to 35.6%)",
+        "(95% CI 28.1% to 35.6% better)",
     ),
     "K flat": (
         C.EXTEND,
@@ -298,7 +298,7 @@ def test_recommendation_golden(judged, pilot):
 
 def test_every_status_and_recommendation_branch_is_covered(judged):
     summary, recs = judged
-    assert set(summary[C.STATUS]) == set(C.STATUSES)
+    assert set(summary[C.STATUS]) == set(C.STATUSES) | set(C.GUARDRAIL_STATUSES)
     assert set(recs[C.RECOMMENDATION]) == set(C.RECOMMENDATIONS)
 
 
@@ -350,13 +350,23 @@ def test_export_golden_with_economics(engine):
         add_weeks(s, metric_id(s, "A go", "error_rate"), START, [4.2, 4.4, 4.6, 4.8])
         add_weeks(s, metric_id(s, "No model", "resolution_time"), START, [70, 72, 74, 76])
     out = _export(engine, AS_OF)
-    assert list(out.reset_index().columns[-3:]) == [
+    assert list(out.reset_index().columns[-8:]) == [
         "estimated_weekly_value",
         "payback_week",
         "roi_pct",
+        "decision_date",
+        "owner",
+        "cost",
+        "completeness_pct",
+        "stale",
     ]
+    # the pilot's deadline, owner and cost; the metric's completeness and staleness:
+    # as of 2026-02-01 the complete pilot weeks are Jan 5 .. Jan 26 (4), all reported
+    row = out.loc[("A go", "cycle_time")]
+    assert (row["decision_date"], row["cost"]) == (DECISION.isoformat(), 20000.0)
+    assert (row["completeness_pct"], row["stale"]) == (100.0, "false")
     primary, guard = out.loc[("A go", "cycle_time")], out.loc[("A go", "error_rate")]
-    assert primary["status"] == C.MET and guard["status"] == C.MET
+    assert primary["status"] == C.MET and guard["status"] == C.HELD
     assert primary["recommendation"] == C.GO
     assert primary["ci_low_pct"] == pytest.approx(100 * (37 - H_SPREAD_2) / 110, rel=1e-11)
     assert primary["ci_high_pct"] == pytest.approx(100 * (37 + H_SPREAD_2) / 110, rel=1e-11)
@@ -397,5 +407,5 @@ def test_helpdesk_interval_matches_scipy_on_the_real_weeks(engine, shared_data):
     assert row["status"] == C.MET and row["recommendation"] == C.GO
     assert row["reasons"] == (
         "Resolution time 56.8 h vs target 80 h: met, 53.3% better than baseline 121.6 h "
-        "(95% CI 23.4% to 83.2%)"
+        "(95% CI 23.4% to 83.2% better)"
     )

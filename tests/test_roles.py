@@ -762,6 +762,22 @@ def test_admin_page_creates_a_pilot_with_every_field(admin_db):
     assert ("ada", "pilot", "create") in _audit_rows(admin_db)
 
 
+def test_admin_page_accepts_a_guardrail_without_a_target(admin_db):
+    """Issue 10 item 9: a guardrail is judged by its baseline and non-inferiority
+    margin and needs no target (the form used to refuse an empty target)."""
+    at = _admin_page()
+    _fill_new_pilot(at, **{"mnew-key": "error_rate", "mnew-target": None})
+    at.selectbox(key="adm-p0-mnew-role").set_value("guardrail")
+    at.button(key="adm-p0-save").click().run(timeout=30)
+    assert not at.exception, [e.value for e in at.exception]
+    assert [_unescape(e.value) for e in at.error] == []
+    with Session(admin_db) as s:
+        p = store.pilots_frame(s).set_index("pilot").loc["Invoice copilot"]
+        m = store.metrics_frame(s, pilot_id=int(p["pilot_id"])).iloc[0]
+    assert (m["key"], m["role"], m["baseline"]) == ("error_rate", "guardrail", 30.0)
+    assert pd.isna(m["target"]) and m["margin"] == 0.0
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -779,7 +795,10 @@ def test_admin_page_creates_a_pilot_with_every_field(admin_db):
             {"mnew-key": "Cycle Time"},
             "new metric Cycle Time: key: metric key 'Cycle Time' must start with a lowercase",
         ),
-        ({"mnew-target": None}, "new metric cycle_time: target: Input should be a valid number"),
+        (  # a guardrail may leave its target empty (issue 10), a primary metric not
+            {"mnew-target": None},
+            "new metric cycle_time: target is missing: a primary metric needs a target",
+        ),
         ({"mnew-key": ""}, "a pilot needs at least one metric: fill in the new metric"),
     ],
 )

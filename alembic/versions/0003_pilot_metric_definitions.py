@@ -20,8 +20,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # trust-evidence (issue 10 item 9): a guardrail metric needs no target.
+    with op.batch_alter_table("metric") as batch:
+        batch.alter_column("target", existing_type=sa.Float(), nullable=True)
 
 
 def downgrade() -> None:
-    pass
+    # trust-evidence: a guardrail without a target gets its baseline back as target
+    # (never NULL in the older schema; the older code ignores a guardrail's target).
+    op.execute("UPDATE metric SET target = COALESCE(baseline, 0) WHERE target IS NULL")
+    with op.batch_alter_table("metric") as batch:
+        batch.alter_column("target", existing_type=sa.Float(), nullable=False)

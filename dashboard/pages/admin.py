@@ -197,7 +197,11 @@ def _metric_widgets(prefix: str, m: dict, *, new: bool) -> dict:
         format="%g",
     )
     out["target"] = c[2].number_input(
-        "Target", value=_num(m.get("target")), key=f"{prefix}-target", format="%g"
+        "Target",
+        value=_num(m.get("target")),
+        key=f"{prefix}-target",
+        format="%g",
+        help="Primary metrics: required · guardrails: optional (shown, never judged)",
     )
     margin = _num(m.get("margin"))
     if margin is None and m.get("role") == MetricRole.guardrail.value:

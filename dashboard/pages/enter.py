@@ -105,7 +105,9 @@ this = all_values[all_values[C.WEEK] == pd.Timestamp(week)].set_index(C.METRIC_I
 week_text = C.iso_label(week)
 
 pilot_row = pilots[pilots[C.PILOT_ID] == pilot_id].iloc[0]
-period = "baseline period" if week < monday_of(pilot_row[C.START_DATE]) else "pilot period"
+period = C.week_period(week, pilot_row[C.START_DATE], pilot_row[C.DECISION_DATE])
+if period == C.POST_DECISION_PERIOD:  # DESIGN §4: stored and drawn, never judged
+    period += " (after the decision date: stored and charted, not part of the verdict)"
 st.caption(
     f"{ui.week_choice_label(week)} is in the {period} of {ui.md_escape(pilot_row[C.PILOT])}. "
     f"{len(this)} of {len(metrics)} metrics already have a value for this week. "

@@ -135,7 +135,7 @@ if bool(p.get(C.STALE)) and not metrics.empty:
         + " Enter the missing weeks on the Enter page."
     )
 if not metrics.empty:
-    short = metrics[metrics[C.STATUS] == C.INSUFFICIENT]
+    short = metrics[metrics[C.STATUS].isin([C.INSUFFICIENT, C.NOT_JUDGED])]
     if not short.empty:
         lines = [
             f"{r[C.LABEL]}: {int(r[C.WEEKS_REPORTED])} of {int(r[C.MIN_WEEKS])} pilot weeks"
@@ -143,6 +143,15 @@ if not metrics.empty:
             for _, r in short.iterrows()
         ]
         st.info("**Insufficient data** for " + "; ".join(ui.md_escape(x) for x in lines) + ".")
+
+    late = int(metrics[C.POST_DECISION_WEEKS].max() or 0)
+    if late:
+        st.info(
+            f"**After the decision date:** {late} week{'s' if late != 1 else ''} reported "
+            f"after {C.iso_label(decision)}, the decision date's week. They are drawn on "
+            "the charts (marked *after decision*) but are not part of the go/no-go "
+            "evidence: current value, interval, trend, status and recommendation."
+        )
 
 if metrics.empty:
     st.info("This pilot has no metrics defined yet (`pilotgate pilots import FILE`).")
@@ -173,9 +182,8 @@ for _, m in metrics.iterrows():
         judged_by = f"target {ui.md_escape(with_unit(m[C.TARGET], unit))}"
     head.caption(f"`{m[C.KEY]}` · {role} · {better} · {judged_by}")
     with badge:
-        if guardrail and m[C.STATUS] in (C.MET, C.OFF_TRACK):
-            # the status tile's words (met = held, off_track = breached)
-            breached = m[C.STATUS] == C.OFF_TRACK
+        if guardrail and m[C.STATUS] in (C.HELD, C.BREACHED):
+            breached = m[C.STATUS] == C.BREACHED
             st.badge(
                 "guardrail breached" if breached else "guardrail held",
                 icon=":material/shield:",
@@ -259,7 +267,8 @@ for _, m in metrics.iterrows():
                 ui.status_text(m[C.STATUS], C.GUARDRAIL),
                 "A guardrail is judged by its non-inferiority margin, not by a target: "
                 "held (not worse than baseline by more than the margin) · breached · "
-                "insufficient data (fewer than the minimum pilot weeks, or no baseline)",
+                "not judged (fewer than the minimum pilot weeks, or no baseline; keeps "
+                "the pilot from go)",
             ),
         ]
     else:
@@ -278,8 +287,9 @@ for _, m in metrics.iterrows():
             (
                 "Status vs target",
                 ui.status_text(m[C.STATUS]),
-                "met · on track (projected to meet it by the decision date) · at risk "
-                "(improving but projected to miss) · off track (not improving) · "
+                "met · on track (the trend reaches the target by the decision date, "
+                "or is already past it) · at risk (improving but projected to miss, "
+                "or no value in the last 2 weeks) · off track (not improving) · "
                 "insufficient data",
             ),
         ]

@@ -15,28 +15,30 @@ from metrics.models import Stage
 
 MAX_LINKS = 60  # pilot links under the table; filters narrow the rest
 MAX_STALE_NAMES = 10  # stale pilots named in the warning; more are counted
-#: Column widths (px) of the pilots table: about 906 px in all, what the page offers
-#: beside the row selectors at 1400 px. One-line rows; when a pilot or vendor name is
-#: too long for its column, rows wrap (WRAP_WIDTHS): the pilot name may wrap then and
-#: gives its width to the cells whose words must stay on one line (wrapped cells break
-#: a little before the one-line limit).
+#: Column widths (px) of the pilots table: at most TABLE_PX in all, what the page
+#: offers beside the row selectors at 1280 px wide (a laptop: about 820 px of content
+#: beside the sidebar), so the Decision columns are never cut. One-line rows; when a
+#: pilot or vendor name is too long for its column, rows wrap (WRAP_WIDTHS): the pilot
+#: name may wrap then and gives its width to the cells whose words must stay on one
+#: line (wrapped cells break a little before the one-line limit). Reporting discipline
+#: is one column: completeness, with ⚠ when stale (the last reported week is on the
+#: Pilot page and in the stale warning above).
+TABLE_PX = 786
 WIDTHS = {
-    "Pilot": 168,
-    "Vendor": 98,
+    "Pilot": 144,
+    "Vendor": 86,
     "Stage": 72,
-    "Recommendation": 130,
-    "Primary met": 44,
-    "Completeness": 62,
-    "Last reported": 84,
+    "Recommendation": 124,
+    "Primary met": 46,
+    "Reported": 62,
     "Decision date": 92,
     "Decision due": 96,  # "5267 days ago" in full
     "Decision": 60,
 }
 WRAP_WIDTHS = WIDTHS | {
-    "Pilot": 142,
-    "Recommendation": 136,
-    "Last reported": 96,
-    "Decision due": 104,
+    "Pilot": 130,
+    "Vendor": 96,
+    "Decision due": 100,
 }
 WRAP_ROW_HEIGHT = 66  # px: up to 3 lines of wrapped text
 HEADER_HEIGHT = 36  # px
@@ -102,6 +104,19 @@ with left:
             f"{ui.plural(n_stale, 'pilot')} {'is' if n_stale == 1 else 'are'} stale "
             f"(no value reported in the last 2 complete weeks): {names}."
         )
+    overdue = governance.decisions_overdue(
+        pilots, decisions.latest_decisions(version, as_of), as_of=as_of
+    )
+    if not overdue.empty:
+        n_over = len(overdue)
+        names = ui.join_names(
+            [ui.md_escape(x) for x in overdue[C.PILOT].astype(str).head(MAX_STALE_NAMES)]
+            + ([f"{n_over - MAX_STALE_NAMES} more"] if n_over > MAX_STALE_NAMES else [])
+        )
+        st.error(
+            f"{ui.plural(n_over, 'decision')} overdue (decision date passed, no decision "
+            f"recorded as of {as_of:%Y-%m-%d}): {names}. See Decisions below."
+        )
 with right:
     st.plotly_chart(
         portfolio_counts_chart(pilots),
@@ -149,7 +164,9 @@ decision = pd.to_datetime(view[C.DECISION_DATE])
 # The same wording as the Pilot page's header ("in 12 days", "today", "3 days ago");
 # the Decision date column next to it sorts the pilots by deadline.
 countdown = [None if pd.isna(d) else ui.decision_countdown(d.date(), as_of) for d in decision]
-recorded = decisions.latest_decisions(version).set_index(C.PILOT_ID)[governance.DECISION]
+# decisions recorded as of the as-of date (a past day shows what was decided then)
+latest = decisions.latest_decisions(version, as_of)
+recorded = latest.set_index(C.PILOT_ID)[governance.DECISION]
 stale = view[C.STALE].astype(bool)
 last_week = view["last_week"].map(C.iso_label)
 table = pd.DataFrame(
@@ -162,7 +179,13 @@ table = pd.DataFrame(
             f"{m} / {t}" for m, t in zip(view[C.PRIMARY_MET], view[C.PRIMARY_TOTAL], strict=True)
         ],
         "Completeness": view["completeness_pct"].astype("float64"),
-        # Stale is shown in the Last reported cell (⚠); the column stays in the data.
+        # shown: completeness with ⚠ when stale (Completeness, Stale and Last reported
+        # stay in the data for sorting and tests; hidden by column_order)
+        "Reported": [
+            ("⚠\u00a0" if s_ else "") + ("n/a" if pd.isna(c_) else f"{c_:.0f}%")
+            for c_, s_ in zip(view["completeness_pct"].astype("float64"), stale, strict=True)
+        ],
+        # the last reported week (hidden; ⚠ marks a stale pilot in the Reported cell)
         "Stale": stale,
         "Last reported": [
             (f"⚠\u00a0{w}" if w else "⚠\u00a0none") if s_ else (w or None)
@@ -191,7 +214,7 @@ else:
         st.caption(f"First {MAX_LINKS} shown: filter or search to find the others.")
 
 st.caption(f"{len(view)} of {len(pilots)} pilots shown. Open one above, or select its row.")
-# The table fits the page at 1400 px (about 900 px beside the row selectors): short
+# The table fits the page at 1280 px (about 786 px beside the row selectors): short
 # headers, each explained by its tooltip. A pilot or vendor name longer than its column
 # wraps (taller rows: Streamlit wraps cell text only in rows taller than 64 px) instead
 # of being cut.
@@ -214,7 +237,7 @@ selection = st.dataframe(
     height=(HEADER_HEIGHT + min(len(view), MAX_TABLE_ROWS) * row_height + 2)
     if row_height
     else "auto",
-    column_order=[c for c in table.columns if c != "Stale"],
+    column_order=list(WIDTHS),
     column_config={
         "Pilot": st.column_config.TextColumn("Pilot", width=width["Pilot"]),
         "Vendor": st.column_config.TextColumn("Vendor", width=width["Vendor"]),
@@ -228,18 +251,12 @@ selection = st.dataframe(
             help="Primary metrics that met their target / all primary metrics "
             "(guardrails are judged by their margin, not counted here)",
         ),
-        "Completeness": st.column_config.NumberColumn(
+        "Reported": st.column_config.TextColumn(
             "Reported",
             help="Completeness: weeks reported / weeks expected since the start "
-            "(mean over metrics)",
-            format="%.0f%%",
-            width=width["Completeness"],
-        ),
-        "Last reported": st.column_config.TextColumn(
-            "Last week",
-            help="Last pilot week with a value (ISO week); ⚠ = stale: no value in the "
-            "last 2 complete weeks",
-            width=width["Last reported"],
+            "(mean over metrics); ⚠ = stale: no value in the last 2 complete weeks "
+            "(the last reported week is on the Pilot page)",
+            width=width["Reported"],
         ),
         "Decision date": st.column_config.DateColumn(
             "Decision date",

@@ -43,10 +43,12 @@ def decisions(version: tuple, pilot_id: int | None = None) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=state.CACHE_TTL, show_spinner=False)
-def latest_decisions(version: tuple) -> pd.DataFrame:
-    """:func:`metrics.governance.latest_decisions_frame` (cached by data version)."""
+def latest_decisions(version: tuple, judged_by: date | None = None) -> pd.DataFrame:
+    """:func:`metrics.governance.latest_decisions_frame` (cached by data version);
+    ``judged_by``: only decisions judged as of that day or earlier (a page's as-of
+    date: a Portfolio judged as of a past day shows the decisions that existed then)."""
     with session_scope(state.get_engine()) as s:
-        return governance.latest_decisions_frame(s)
+        return governance.latest_decisions_frame(s, judged_by=judged_by)
 
 
 @st.cache_data(ttl=state.CACHE_TTL, show_spinner=False)
@@ -305,7 +307,7 @@ def render_portfolio(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> No
     """
     st.divider()
     st.subheader("Decisions")
-    latest = latest_decisions(version)
+    latest = latest_decisions(version, as_of)  # the decisions recorded as of that day
 
     counts = governance.recommendation_stage_counts(pilots)
     stages = [s.value for s in Stage]
@@ -331,6 +333,33 @@ def render_portfolio(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> No
                 width="content",
             )
         st.metric("No decision", len(pilots) - len(decided), border=True, width="content")
+
+    overdue = governance.decisions_overdue(pilots, latest, as_of=as_of)
+    st.markdown(
+        f"**Overdue decisions**: decision date passed, no decision recorded "
+        f"(as of {as_of:%Y-%m-%d})"
+    )
+    if overdue.empty:
+        st.caption(f"No decision is overdue as of {as_of:%Y-%m-%d}.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Pilot": overdue[C.PILOT],
+                    "Stage": overdue["stage"],
+                    "Decision date": overdue[C.DECISION_DATE].dt.date,
+                    "Overdue": [
+                        ui.decision_countdown(d.date(), as_of) for d in overdue[C.DECISION_DATE]
+                    ],
+                    "Recommendation": overdue[C.RECOMMENDATION].map(ui.recommendation_text),
+                }
+            ),
+            hide_index=True,
+            key="portfolio-overdue",
+            column_config={
+                "Decision date": st.column_config.DateColumn(format="YYYY-MM-DD"),
+            },
+        )
 
     due = governance.decisions_due(pilots, latest, as_of=as_of)
     st.markdown(
