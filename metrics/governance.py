@@ -829,6 +829,16 @@ def _with_latest(pilots: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
     return left.merge(right, on=C.PILOT_ID, how="left")
 
 
+def _days_after(dates: pd.Series, as_of: date) -> pd.Series:
+    """Whole days from ``as_of`` to each of ``dates`` (int64, negative when before).
+
+    Counted in day units: a nanosecond difference overflows int64 beyond 292 years (a
+    decision date in 1900 judged as of 2199 is a valid question)."""
+    day_numbers = dates.to_numpy().astype("datetime64[D]").astype("int64")
+    as_of_number = np.datetime64(as_of, "D").astype("int64")
+    return pd.Series(day_numbers - as_of_number, index=dates.index, dtype="int64")
+
+
 def decisions_due(
     pilots: pd.DataFrame,
     latest: pd.DataFrame,
@@ -861,11 +871,7 @@ def decisions_due(
         return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
     df = _with_latest(pilots, latest)
     dd = pd.to_datetime(df[C.DECISION_DATE]).astype("datetime64[ns]")
-    # Whole days, in day units: a nanosecond difference overflows int64 beyond 292
-    # years (a decision date in 1900 judged as of 2199 is a valid question).
-    day_numbers = dd.to_numpy().astype("datetime64[D]").astype("int64")
-    as_of_number = np.datetime64(as_of, "D").astype("int64")
-    days = pd.Series(day_numbers - as_of_number, index=df.index, dtype="int64")
+    days = _days_after(dd, as_of)
     df = df.assign(**{C.DECISION_DATE: dd, DAYS_TO_DECISION: days})
     df = df[(days >= 0) & (days <= within_days)]
     df = df.sort_values([DAYS_TO_DECISION, C.PILOT], kind="stable")
@@ -897,7 +903,7 @@ def decisions_overdue(pilots: pd.DataFrame, latest: pd.DataFrame, *, as_of: date
         return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
     df = _with_latest(pilots, latest)
     dd = pd.to_datetime(df[C.DECISION_DATE]).astype("datetime64[ns]")
-    days = (pd.Timestamp(as_of) - dd).dt.days
+    days = -_days_after(dd, as_of)
     df = df.assign(**{C.DECISION_DATE: dd, DAYS_OVERDUE: days})
     df = df[(days > 0) & df[DECISION].isna()]
     df = df.sort_values([DAYS_OVERDUE, C.PILOT], ascending=[False, True], kind="stable")

@@ -755,3 +755,21 @@ def test_pilots_dry_run_reports_what_the_real_run_does_and_writes_nothing(sessio
         0,
     )
     assert store.pilots_frame(session)["pilot"].tolist() == [HD]
+
+
+def test_decisions_overdue_300_years_apart_does_not_overflow():
+    """The overdue call-out counts whole days too: a decision date in 1900 judged as of
+    2199 is 109,206 days overdue, not an int64 overflow."""
+    from metrics import governance
+
+    pilots = pd.DataFrame(
+        {
+            "pilot_id": [1],
+            "pilot": ["Old"],
+            "stage": ["pilot"],
+            "decision_date": [pd.Timestamp("1900-01-01")],
+            "recommendation": ["go"],
+        }
+    )
+    out = governance.decisions_overdue(pilots, pd.DataFrame(), as_of=date(2199, 1, 1))
+    assert out["days_overdue"].tolist() == [(date(2199, 1, 1) - date(1900, 1, 1)).days]
