@@ -351,6 +351,53 @@ def export_revisions(
 
 
 @app.command()
+def report(
+    pilot: Annotated[
+        str | None, typer.Argument(help="The pilot's name (case and spacing ignored).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PDF file to write ('-' = stdout).")
+    ] = None,
+    portfolio: Annotated[
+        bool, typer.Option("--portfolio", help="Every pilot on as few pages as needed.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge as of this date (YYYY-MM-DD); later weeks ignored."),
+    ] = None,
+) -> None:
+    """Write the one-page decision report of a pilot (or the portfolio report) as PDF."""
+    from metrics import report as R
+    from metrics import service
+    from metrics.db import session_scope
+
+    if portfolio == (pilot is not None):
+        _fail("give a pilot name or --portfolio (one of them)", 2)
+    if output is None:
+        _fail("give the PDF file to write with -o FILE.pdf", 2)
+    day = _parse_date(as_of, "--as-of")
+    _check_output(output)
+    try:
+        with session_scope(_engine()) as s:
+            if portfolio:
+                pdf = R.portfolio_report_pdf(service.portfolio_report_inputs(s, as_of=day))
+            else:
+                pid = service.pilot_id_by_name(s, pilot)
+                pdf = R.pilot_report_pdf(service.report_inputs(s, pilot_id=pid, as_of=day))
+    except service.ReportError as exc:
+        _fail(str(exc))
+    if str(output) == "-":
+        sys.stdout.buffer.write(pdf)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(pdf)
+    except OSError as exc:
+        _fail(f"{output}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {output} ({len(pdf)} bytes)", err=True)
+
+
+@app.command()
 def derive(
     file: Annotated[Path, typer.Argument(help="Event log CSV, one row per event ('-' = stdin).")],
     case: Annotated[str, typer.Option("--case", help="Column holding the case/ticket id.")],
