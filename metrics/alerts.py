@@ -506,7 +506,8 @@ def _insert_ignore(conn, table, values: dict, key: str):
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
-    return conn.execute(stmt)
+    # RETURNING the id tells reliably (SQLite and PostgreSQL) whether a row was inserted.
+    return conn.execute(stmt.returning(table.c.id)).scalar_one_or_none()
 
 
 def store_events(session: Session, events: list[Event], *, now: datetime) -> list[str]:
@@ -529,13 +530,10 @@ def store_events(session: Session, events: list[Event], *, now: datetime) -> lis
             summary=" ".join(ev.summary.split())[:1000],
             payload=payload(ev, now),
         )
-        res = _insert_ignore(conn, table, values, "event_id")
-        if res.rowcount != 1:
+        row_id = _insert_ignore(conn, table, values, "event_id")
+        if row_id is None:  # stored before (by an earlier or an overlapping run)
             continue
         new.append(ev.id)
-        row_id = conn.execute(
-            sa.select(AlertEvent.id).where(AlertEvent.event_id == ev.id)
-        ).scalar_one()
         for hook_id, types in hooks:
             if types and ev.type not in types.split():
                 continue
@@ -559,13 +557,13 @@ def _store_recommendations(
     conn = session.connection()
     for p in pilots.to_dict("records"):
         pid, rec = int(p[C.PILOT_ID]), str(p.get(C.RECOMMENDATION) or C.INSUFFICIENT)
-        res = _insert_ignore(
+        inserted = _insert_ignore(
             conn,
             AlertState.__table__,
             dict(pilot_id=pid, recommendation=rec, as_of=as_of, updated_at=now),
             "pilot_id",
         )
-        if res.rowcount != 1:
+        if inserted is None:
             conn.execute(
                 sa.update(AlertState.__table__)
                 .where(AlertState.pilot_id == pid)
