@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from dashboard import components as ui
 from dashboard import state
+from dashboard.sections import webhooks as webhooks_section
 from metrics import computations as C
 from metrics import store, users
 from metrics.db import session_scope
@@ -416,3 +417,7 @@ with pilots_tab:
                     del st.session_state[k]
             st.session_state[_PENDING_PICK] = result["id"]
             st.rerun()
+
+# =========================================================================== webhooks
+st.divider()
+webhooks_section.render(actor=actor)
