@@ -131,7 +131,11 @@ def _empty_recs() -> pd.DataFrame:
 
 
 def summary_export_frame(
-    session: Session, *, as_of: date, decisions_judged_by: date | None = None
+    session: Session,
+    *,
+    as_of: date,
+    decisions_judged_by: date | None = None,
+    pilot_id: int | None = None,
 ) -> pd.DataFrame:
     """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
 
@@ -152,8 +156,11 @@ def summary_export_frame(
     estimated value per week (money; empty when the metric has no value_per_unit);
     ``payback_week`` (ISO label) and ``roi_pct`` (52-week ROI, %) are the pilot's,
     repeated on each of its rows like the recommendation.
+
+    ``pilot_id`` limits the rows to one pilot (the same values as its rows of the whole
+    summary: every number is computed per pilot).
     """
-    ev = evaluate(session, as_of=as_of)
+    ev = evaluate(session, as_of=as_of, pilot_id=pilot_id)
     m = ev.metrics
     if m.empty:
         return pd.DataFrame(columns=SUMMARY_EXPORT_COLUMNS)
@@ -281,7 +288,7 @@ def report_inputs(session: Session, *, pilot_id: int, as_of: date, check_start: 
             f"--as-of {as_of.isoformat()} is before the start of {p[C.PILOT]!r} "
             f"({start.isoformat()}): there is no pilot evidence to report yet"
         )
-    summary = summary_export_frame(session, as_of=as_of)
+    summary = summary_export_frame(session, as_of=as_of, pilot_id=pilot_id)
     rows = summary[summary["pilot"] == p[C.PILOT]].reset_index(drop=True)
     m = detail.metrics
     chart_cols = [
