@@ -324,11 +324,20 @@ def _label(ts) -> str:
 
 
 def _num(x) -> float | None:
+    """A number for a payload, rounded to the summary CSV's 12 significant digits (no
+    binary noise like 1.1674999999999998); None when undefined."""
     try:
         v = float(x)
     except (TypeError, ValueError):
         return None
-    return v if pd.notna(v) else None
+    return float(f"{v:.12g}") if pd.notna(v) else None
+
+
+def _with_unit(x, unit: object) -> str:
+    text, unit = C.fmt_number(x), str(unit or "")
+    if not unit or text == "n/a":
+        return text
+    return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
 
 
 def detect_events(
@@ -443,8 +452,10 @@ def detect_events(
                     pid,
                     name,
                     f"{m[C.KEY]}@{last}",
-                    f"{name}: guardrail {label} breached: {C.fmt_number(m[C.CURRENT])} vs "
-                    f"baseline {C.fmt_number(m[C.BASELINE])} (margin {C.fmt_number(m[C.MARGIN])})",
+                    f"{name}: guardrail {label} breached: "
+                    f"{_with_unit(m[C.CURRENT], m[C.UNIT])} vs baseline "
+                    f"{_with_unit(m[C.BASELINE], m[C.UNIT])} (non-inferiority margin "
+                    f"{_with_unit(m[C.MARGIN], C.margin_unit(m[C.UNIT]))})",
                     {
                         "metric": m[C.KEY],
                         "label": label,

@@ -182,7 +182,8 @@ def test_events_of_the_portfolio(engine):
         "Due pilot: go/no-go decision due 2012-06-29 (in 9 days), recommendation go"
     )
     assert summaries["guardrail.breached"] == (
-        "Guarded pilot: guardrail Error rate breached: 8 vs baseline 5 (margin 1)"
+        "Guarded pilot: guardrail Error rate breached: 8% vs baseline 5% "
+        "(non-inferiority margin 1 pp)"
     )
     assert summaries["pilot.stale"] == (
         "Quiet pilot: no weekly value since 2012-W14 (stale as of 2012-06-20)"
