@@ -45,7 +45,8 @@ def render(*, actor: str) -> None:
         st.caption("No webhooks yet.")
     for h in hooks.to_dict("records"):
         with st.expander(
-            f"#{h['webhook_id']} {h['url']} · {h['delivered']} delivered, {h['pending']} pending",
+            f"#{h['webhook_id']} {ui.md_escape(h['url'])} · {h['delivered']} delivered, "
+            f"{h['pending']} pending",
             expanded=False,
         ):
             st.caption(
