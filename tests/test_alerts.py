@@ -592,3 +592,14 @@ def test_digest_failure_is_recorded_and_retried(engine, smtp_server):
     r2 = alerts.run_alerts(engine=engine, as_of=AS_OF, now=T0, settings=up)
     assert r2.digest == "digest: 2012-W25 sent to 1 recipient(s)"
     assert len(sink.messages) == 1
+
+
+def test_as_of_before_every_start_finds_nothing_and_keeps_state(engine):
+    with Session(engine) as s:
+        build_portfolio(s)
+    early = alerts.run_alerts(engine=engine, as_of=date(2011, 12, 1), now=T0, settings=settings())
+    assert (early.found, early.new_events) == (0, [])
+    # pilots not started yet have no last recommendation stored: the first real run
+    # reports no recommendation.changed for them
+    rep = alerts.run_alerts(engine=engine, as_of=AS_OF, now=T0, settings=settings())
+    assert rep.found == 4
