@@ -79,6 +79,8 @@ EVENT_TYPES: tuple[str, ...] = (
 #: Stages whose pilots still await a go / no-go (stale and deadline alerts apply).
 OPEN_STAGES = ("discovery", "pilot")
 DUE_WITHIN_DAYS = 14
+#: Statuses of a guardrail too young to judge (the name differs between versions).
+NOT_JUDGED = (C.INSUFFICIENT, "not_judged")
 PENDING, DELIVERED, CANCELLED = "pending", "delivered", "cancelled"
 #: Backoff of retries: 1 min, 2, 4 ... capped at 6 h.
 BACKOFF_FIRST_S = 60
@@ -437,7 +439,7 @@ def detect_events(
         guard = metrics[
             (metrics[C.ROLE] == C.GUARDRAIL)
             & metrics[C.GUARDRAIL_BREACHED].fillna(False).astype(bool)
-            & (metrics[C.STATUS].astype(str) != C.INSUFFICIENT)
+            & ~metrics[C.STATUS].astype(str).isin(NOT_JUDGED)
         ]
         stages = dict(zip(pilots[C.PILOT_ID].astype(int), pilots["stage"], strict=True))
         for m in guard.to_dict("records"):
