@@ -57,6 +57,7 @@ from standardwebhooks.webhooks import Webhook as SignatureScheme
 from metrics import computations as C
 from metrics.access import record_audit, require_role
 from metrics.errors import StoreError
+from metrics.governance import DUE_WITHIN_DAYS  # "due" = within 14 days, as on the Portfolio
 from metrics.models import (
     AlertEvent,
     AlertState,
@@ -78,7 +79,6 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 #: Stages whose pilots still await a go / no-go (stale and deadline alerts apply).
 OPEN_STAGES = ("discovery", "pilot")
-DUE_WITHIN_DAYS = 14
 #: Statuses of a guardrail too young to judge (the name differs between versions).
 NOT_JUDGED = (C.INSUFFICIENT, "not_judged")
 PENDING, DELIVERED, CANCELLED = "pending", "delivered", "cancelled"
