@@ -110,6 +110,7 @@ def _style(name: str, size: float, *, bold: bool = False, leading: float | None 
 
 
 S_TITLE = _style("title", 16, bold=True)
+S_TITLE_LONG = _style("titlelong", 12, bold=True)  # names longer than 60 characters
 S_SUB = _style("sub", 9)
 S_H = _style("h", 10, bold=True, spaceBefore=4, spaceAfter=2)
 S_REC = _style("rec", 13, bold=True)
@@ -302,7 +303,16 @@ def metric_chart(
     d = Drawing(width, height)
     left, bottom, right, top = 30.0, 14.0, 4.0, 12.0
     pw, ph = width - left - right, height - bottom - top
-    d.add(String(2, height - 9, _plain(chart_row.get("label"), 48), fontName=FONT_BOLD, fontSize=7))
+    label_chars = max(int(width / 5.2), 8)  # up to ~5.2 pt per bold character at 7 pt
+    d.add(
+        String(
+            2,
+            height - 9,
+            _plain(chart_row.get("label"), label_chars),
+            fontName=FONT_BOLD,
+            fontSize=7,
+        )
+    )
     start_week = pd.Timestamp(start) - pd.Timedelta(days=pd.Timestamp(start).weekday())
     w = weeks.sort_values("week")
     w = w[np.isfinite(w["value"].astype("float64"))]
@@ -473,7 +483,7 @@ def _metric_table(inputs: PilotReportInputs, width: float) -> Table:
         data.append(
             [
                 Paragraph(
-                    f"<b>{_t(label, 120)}</b><br/>{_t(role)} · {_t(words(r.get('direction')))}",
+                    f"<b>{_t(label, 60)}</b><br/>{_t(role)} · {_t(words(r.get('direction')))}",
                     S_CELL,
                 ),
                 Paragraph(
@@ -541,13 +551,15 @@ def _pilot_story(inputs: PilotReportInputs, width: float) -> list:
     start = _as_date(p.get("start_date"))
     dd = _as_date(p.get("decision_date"))
     rec = p.get("recommendation") or C.INSUFFICIENT
-    story: list = [Paragraph(_t(p.get("pilot") or p.get("name"), 400), S_TITLE), Spacer(1, 2)]
+    name = str(p.get("pilot") or p.get("name") or "")
+    title_style = S_TITLE if len(name) <= 60 else S_TITLE_LONG
+    story: list = [Paragraph(_t(name, 400), title_style), Spacer(1, 2)]
     facts = [
-        f"Vendor <b>{_t(p.get('vendor') or '—', 200)}</b>",
+        f"Vendor <b>{_t(p.get('vendor') or '—', 100)}</b>",
         f"Stage <b>{_t(p.get('stage') or '—')}</b>",
     ]
     if p.get("owner"):
-        facts.append(f"Owner {_t(p.get('owner'), 200)}")
+        facts.append(f"Owner {_t(p.get('owner'), 100)}")
     story.append(Paragraph(" · ".join(facts), S_SUB))
     if start and dd:
         story.append(
@@ -560,7 +572,7 @@ def _pilot_story(inputs: PilotReportInputs, width: float) -> list:
             )
         )
     if p.get("use_case"):
-        story.append(Paragraph(f"Use case: {_t(p.get('use_case'), 300)}", S_SUB))
+        story.append(Paragraph(f"Use case: {_t(p.get('use_case'), 200)}", S_SUB))
     story.append(Spacer(1, 5))
 
     reasons = [r for r in str(p.get("reasons") or "").split("; ") if r]
