@@ -20,8 +20,8 @@ Layout rules that keep the page a page whatever the data holds:
 - black-and-white printable: status and recommendation are words, charts use line
   styles (dashed baseline, solid trend, dots for weekly values) and a light grey zone.
 
-Right-to-left text is printed in logical order (no bidi reordering): it stays on the
-page and in its cell, but Arabic or Hebrew words appear letter-reversed.
+Right-to-left text (Hebrew, Arabic) is put in visual order with python-bidi before it is
+drawn, so it reads right to left; Arabic letters are not shaped into joined forms.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -238,7 +239,21 @@ def _t(x: object, limit: int = MAX_TEXT) -> str:
     s = "".join(ch if ch.isprintable() else " " for ch in str(x))
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    return escape(s)
+    return escape(visual(s))
+
+
+_RTL_RE = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def visual(s: str) -> str:
+    """``s`` in visual order when it holds right-to-left letters (Unicode bidi algorithm,
+    python-bidi), so Hebrew and Arabic words read right to left on the page; other text
+    unchanged. (Arabic letters are not shaped into their joined forms.)"""
+    if not _RTL_RE.search(s):
+        return s
+    from bidi import get_display
+
+    return get_display(s)
 
 
 def num(x: object) -> str:
@@ -442,7 +457,7 @@ def _short(v: float) -> str:
 def _plain(x: object, limit: int) -> str:
     """Text for a chart label (not markup): printable characters, cut at ``limit``."""
     s = "" if x is None else "".join(ch if ch.isprintable() else " " for ch in str(x))
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return visual(s if len(s) <= limit else s[: limit - 1] + "…")
 
 
 CHART_LEGEND = (

@@ -277,6 +277,13 @@ def test_hostile_names_stay_on_one_page(engine, name):
         assert -1 <= x <= A4_W and 0 <= y <= A4_H, (x, y, text)
 
 
+def test_right_to_left_text_is_drawn_in_visual_order():
+    assert R.visual("Pilot פיילוט ניתוב v2") == "Pilot בותינ טולייפ v2"
+    assert R.visual("plain <b>text</b>") == "plain <b>text</b>"  # unchanged
+    # escaped after reordering: markup in a right-to-left name is still printed as text
+    assert R._t("<i>פיילוט</i>") == "&lt;i&gt;טולייפ&lt;/i&gt;"
+
+
 def _pdftoppm(pdf: Path, png_base: Path) -> Path:
     exe = shutil.which("pdftoppm")
     if exe is None:
