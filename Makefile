@@ -44,10 +44,13 @@ bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_portfolio_page.py
 	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python benchmarks/bench_report.py
 
-## screenshot: refresh docs/pilot-page.png (the README image) through the browser test
+## screenshot: refresh docs/pilot-page.png (the README image) through the browser test,
+## and the report previews docs/report-*.png (pdftoppm, from poppler-utils)
 screenshot: install
 	PILOTGATE_SCREENSHOT_DIR=docs $(BIN)/python -m pytest tests/test_browser.py -q
+	PILOTGATE_SCREENSHOT_DIR=docs $(BIN)/python -m pytest tests/test_report.py -q -k png
 
 clean-db:
 	rm -f pilotgate.db pilotgate.db-wal pilotgate.db-shm

@@ -37,6 +37,12 @@ users_app = typer.Typer(help="Users and their roles (viewer, editor, admin).", n
 app.add_typer(users_app, name="users")
 tokens_app = typer.Typer(help="HTTP API tokens (docs/api.md).", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+webhooks_app = typer.Typer(
+    help="Webhook endpoints that receive alert events.", no_args_is_help=True
+)
+app.add_typer(webhooks_app, name="webhooks")
+alerts_app = typer.Typer(help="Alert events, webhooks and the weekly digest.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 _state: dict[str, str | None] = {"database_url": None}
 
@@ -357,6 +363,53 @@ def export_revisions(
 
 
 @app.command()
+def report(
+    pilot: Annotated[
+        str | None, typer.Argument(help="The pilot's name (case and spacing ignored).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PDF file to write ('-' = stdout).")
+    ] = None,
+    portfolio: Annotated[
+        bool, typer.Option("--portfolio", help="Every pilot on as few pages as needed.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge as of this date (YYYY-MM-DD); later weeks ignored."),
+    ] = None,
+) -> None:
+    """Write the one-page decision report of a pilot (or the portfolio report) as PDF."""
+    from metrics import report as R
+    from metrics import service
+    from metrics.db import session_scope
+
+    if portfolio == (pilot is not None):
+        _fail("give a pilot name or --portfolio (one of them)", 2)
+    if output is None:
+        _fail("give the PDF file to write with -o FILE.pdf", 2)
+    day = _parse_date(as_of, "--as-of")
+    _check_output(output)
+    try:
+        with session_scope(_engine()) as s:
+            if portfolio:
+                pdf = R.portfolio_report_pdf(service.portfolio_report_inputs(s, as_of=day))
+            else:
+                pid = service.pilot_id_by_name(s, pilot)
+                pdf = R.pilot_report_pdf(service.report_inputs(s, pilot_id=pid, as_of=day))
+    except service.ReportError as exc:
+        _fail(str(exc))
+    if str(output) == "-":
+        sys.stdout.buffer.write(pdf)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(pdf)
+    except OSError as exc:
+        _fail(f"{output}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {output} ({len(pdf)} bytes)", err=True)
+
+
+@app.command()
 def derive(
     file: Annotated[Path, typer.Argument(help="Event log CSV, one row per event ('-' = stdin).")],
     case: Annotated[str, typer.Option("--case", help="Column holding the case/ticket id.")],
@@ -673,6 +726,109 @@ def users_list() -> None:
     typer.echo("name\temail\trole")
     for name, email, role in frame[["name", "email", "role"]].itertuples(index=False):
         typer.echo(f"{name}\t{email}\t{role}")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="The endpoint: http(s)://host/path.")],
+    secret: Annotated[
+        str | None,
+        typer.Option("--secret", help="whsec_<base64> signing secret (default: generated)."),
+    ] = None,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="Event type to send (repeat; default: every type)."),
+    ] = None,
+) -> None:
+    """Subscribe an endpoint; a generated secret is printed once (last line of stdout)."""
+    from metrics import alerts
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+
+    try:
+        with session_scope(_engine()) as s:
+            hook_id, used = alerts.add_webhook(
+                session=s, actor=_actor(), url=url, secret=secret, event_types=event or []
+            )
+    except StoreError as exc:
+        _fail(str(exc))
+    types = ", ".join(event) if event else "every event type"
+    typer.echo(f"webhook {hook_id}: {url.strip()} ({types})")
+    if secret is None:
+        typer.echo("signing secret (shown once; give it to the receiver):")
+        typer.echo(used)
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """List endpoints (tab-separated: id, url, events, delivered, pending, last result)."""
+    from metrics import alerts
+    from metrics.db import session_scope
+
+    with session_scope(_engine()) as s:
+        frame = alerts.webhooks_frame(s)
+    if frame.empty:
+        typer.echo("no webhooks yet: add one with `pilotgate webhooks add URL`")
+        return
+    typer.echo("id\turl\tevents\tdelivered\tpending\tlast_result")
+    for r in frame.to_dict("records"):
+        if r["last_attempt_at"] is None or pd_isna(r["last_attempt_at"]):
+            last = "never tried"
+        else:
+            last = r["last_error"] or f"{int(r['last_status_code'])} OK"
+        typer.echo(
+            f"{r['webhook_id']}\t{r['url']}\t{r['event_types'] or 'all'}\t"
+            f"{r['delivered']}\t{r['pending']}\t{last}"
+        )
+
+
+def pd_isna(x) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(x))
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(
+    webhook_id: Annotated[int, typer.Argument(help="The id shown by `webhooks list`.")],
+) -> None:
+    """Unsubscribe an endpoint (its pending deliveries are cancelled; history kept)."""
+    from metrics import alerts
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+
+    try:
+        with session_scope(_engine()) as s:
+            url = alerts.remove_webhook(session=s, actor=_actor(), webhook_id=webhook_id)
+    except StoreError as exc:
+        _fail(str(exc))
+    typer.echo(f"removed webhook {webhook_id} ({url})")
+
+
+@alerts_app.command("run")
+def alerts_run(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge as of this date (YYYY-MM-DD; default today)."),
+    ] = None,
+) -> None:
+    """Find alert events, deliver each new one once to every subscribed webhook, retry
+    failed deliveries whose backoff has passed, and send the weekly digest when due."""
+    from metrics import alerts
+
+    day = _parse_date(as_of, "--as-of")
+    rep = alerts.run_alerts(engine=_engine(), as_of=day)
+    for o in rep.deliveries:
+        if o.status == "failed":
+            typer.echo(f"warning: {o.url}: event {o.event_id} not delivered: {o.error}", err=True)
+    deferred = [o for o in rep.deliveries if o.status == "deferred"]
+    if deferred:
+        typer.echo(
+            f"warning: {len(deferred)} deliveries to unreachable endpoints wait for a later run",
+            err=True,
+        )
+    typer.echo(rep.summary_line())
+    typer.echo(rep.digest)
 
 
 def main() -> None:

@@ -558,6 +558,8 @@ class RecordedDecision:
     decision: str
     recommendation: str
     snapshot_rows: int
+    #: SHA-256 of the decision report's inputs stored with it (metrics.report.inputs_hash).
+    report_hash: str | None = None
 
 
 def _plain(v):
@@ -589,6 +591,7 @@ def record_decision(
     decision: str,
     rationale: str = "",
     as_of: date,
+    report_hash: str | None = None,
 ) -> RecordedDecision:
     """Record a person's signed go / extend / no_go decision on a pilot.
 
@@ -599,14 +602,19 @@ def record_decision(
     ``snapshot`` stores the pilot's rows of
     :func:`metrics.service.summary_export_frame` as of ``as_of`` as JSON records
     (column -> value; undefined numbers ``null``; the decision columns hold the
-    decision before this one).
+    decision before this one). ``report_hash`` is the SHA-256 of the decision report
+    (:func:`metrics.report.inputs_hash` of :func:`metrics.service.report_inputs` as of
+    ``as_of``) the person saw; it must equal the hash of the report now, else the
+    evidence changed since they looked and the decision is refused. Without it (CLI,
+    API) the hash of the report as of ``as_of`` is computed and stored.
 
     Raises:
         PermissionDenied: the actor is not an admin.
         StoreError: unknown pilot, decision not go/extend/no_go, as_of outside
             1900..2199 or after today, rationale too long, or a decision that differs
             from the recommendation or is judged as of another day than today, without
-            a rationale. Nothing is written.
+            a rationale; a ``report_hash`` that differs from the report now (the
+            evidence changed since it was shown). Nothing is written.
     """
     require_role(session=session, actor=actor, needed=Role.admin, action="recording a decision")
     try:
@@ -641,6 +649,17 @@ def record_decision(
             f"not today ({today.isoformat()}); write a rationale that says why (e.g. "
             '"recording the steering committee decision of that day")'
         )
+    from metrics.report import inputs_hash
+
+    now_hash = inputs_hash(
+        service.report_inputs(session, pilot_id=pilot.id, as_of=d_in.as_of, check_start=False)
+    )
+    if report_hash is not None and report_hash != now_hash:
+        raise StoreError(
+            f"decision not saved: the evidence of {pilot.name!r} as of "
+            f"{d_in.as_of.isoformat()} changed since the report you saw was made (report "
+            f"{report_hash[:12]}…, now {now_hash[:12]}…); look at it again and decide"
+        )
     summary = service.summary_export_frame(
         session, as_of=d_in.as_of, decisions_judged_by=LATEST_DATE
     )
@@ -654,6 +673,7 @@ def record_decision(
         decided_by=actor,
         decided_at=utcnow(),
         snapshot=json.dumps(rows, ensure_ascii=False, allow_nan=False),
+        report_hash=now_hash,
     )
     session.add(row)
     session.flush()
@@ -671,7 +691,7 @@ def record_decision(
             "as_of": row.as_of,
         },
     )
-    return RecordedDecision(int(row.id), row.decision, rec, len(rows))
+    return RecordedDecision(int(row.id), row.decision, rec, len(rows), now_hash)
 
 
 # =========================================================================== stage gates

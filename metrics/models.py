@@ -496,6 +496,9 @@ class Decision(SQLModel, table=True):
     decided_by: str = Field(max_length=200)
     decided_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     snapshot: str = Field(default="[]", sa_type=sa.Text)
+    #: SHA-256 (hex) of the decision report's inputs the person saw when signing
+    #: (:func:`metrics.report.inputs_hash`); None for decisions recorded before 0005.
+    report_hash: str | None = Field(default=None, max_length=64)
 
 
 class ChecklistItem(SQLModel, table=True):
@@ -664,3 +667,94 @@ class ApiTokenCreate(ApiTokenBase):
         if any(not p for p in names):
             raise ValueError("a pilot name is empty")
         return list(dict.fromkeys(names))
+
+
+# --------------------------------------------------------------------------- alerts (DESIGN §13)
+
+
+class Webhook(SQLModel, table=True):
+    """An endpoint that receives alert events as signed JSON POSTs (Standard Webhooks).
+
+    ``event_types`` is a space-separated list of subscribed event types ("" = every
+    type). ``secret`` is the ``whsec_...`` signing secret: stored as given, because
+    signing needs it (it is shown once when generated, never listed). A removed
+    endpoint keeps its row and delivery history (``removed_at`` set) and gets nothing
+    more.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)
+    event_types: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=200)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AlertEvent(SQLModel, table=True):
+    """One alert event, stored once: ``event_id`` is deterministic from its type, pilot
+    and the state it describes (unique), so re-running or overlapping runs never store
+    it twice. ``payload`` is the JSON body sent to endpoints (without signature)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64, sa_column_kwargs={"unique": True}, index=True)
+    type: str = Field(max_length=40)
+    pilot_id: int | None = Field(default=None, index=True)
+    pilot: str = Field(default="", max_length=200)
+    occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    summary: str = Field(default="", max_length=1000)
+    payload: str = Field(default="{}", sa_type=sa.Text)
+
+
+class Delivery(SQLModel, table=True):
+    """The delivery of one event to one endpoint (unique pair): ``status`` is
+    ``pending`` (to send, or to retry at ``next_attempt_at``), ``delivered`` or
+    ``cancelled`` (endpoint removed). A run claims a pending row atomically
+    (``claimed_by`` + ``claimed_until``, a lease) before sending, so two runs never
+    send the same row."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("alert_event_id", "webhook_id", name="uq_delivery_event_webhook"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_event_id: int = Field(foreign_key="alertevent.id", index=True, ondelete="CASCADE")
+    webhook_id: int = Field(foreign_key="webhook.id", index=True, ondelete="CASCADE")
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status_code: int | None = None
+    last_error: str = Field(default="", max_length=1000)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AlertState(SQLModel, table=True):
+    """The last recommendation alerts saw per pilot (for ``recommendation.changed``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(
+        foreign_key="pilot.id", ondelete="CASCADE", sa_column_kwargs={"unique": True}
+    )
+    recommendation: str = Field(max_length=20)
+    as_of: date
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DigestSend(SQLModel, table=True):
+    """The weekly e-mail digest of one ISO week (``week``, e.g. ``2026-W05``, unique):
+    ``pending`` / ``sending`` (claimed until ``claimed_until``) / ``sent`` / ``failed``
+    (retried on the next run)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: str = Field(max_length=10, sa_column_kwargs={"unique": True})
+    status: str = Field(default="pending", max_length=20)
+    recipients: str = Field(default="", max_length=4000)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = Field(default=0)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str = Field(default="", max_length=1000)

@@ -145,7 +145,11 @@ def _empty_recs() -> pd.DataFrame:
 
 
 def summary_export_frame(
-    session: Session, *, as_of: date, decisions_judged_by: date | None = None
+    session: Session,
+    *,
+    as_of: date,
+    decisions_judged_by: date | None = None,
+    pilot_id: int | None = None,
 ) -> pd.DataFrame:
     """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
 
@@ -172,8 +176,10 @@ def summary_export_frame(
     reported / complete pilot weeks expected, %, empty before the first complete week)
     and ``stale`` (``true`` when the metric has no value in the last 2 expected weeks,
     else ``false``).
+    ``pilot_id`` limits the rows to one pilot (the same values as its rows of the whole
+    summary: every number is computed per pilot).
     """
-    ev = evaluate(session, as_of=as_of)
+    ev = evaluate(session, as_of=as_of, pilot_id=pilot_id)
     m = ev.metrics
     if m.empty:
         return pd.DataFrame(columns=SUMMARY_EXPORT_COLUMNS)
@@ -271,3 +277,152 @@ def pilot_detail(session: Session, *, pilot_id: int, as_of: date) -> PilotDetail
         measurements=store.measurements_frame(session, pilot_id=pilot_id, as_of=as_of),
         stages=store.stage_events_frame(session, pilot_id=pilot_id),
     )
+
+
+# =========================================================================== reports (DESIGN §12)
+
+
+class ReportError(ValueError):
+    """A report cannot be built for the input given (unknown pilot, as-of before the
+    pilot's start): the message says what to change."""
+
+
+def report_inputs(session: Session, *, pilot_id: int, as_of: date, check_start: bool = True):
+    """The inputs of one pilot's decision report (:class:`metrics.report.PilotReportInputs`).
+
+    The metric rows are the pilot's rows of :func:`summary_export_frame` as of ``as_of``
+    (so the PDF prints the summary CSV's numbers); charts use :func:`pilot_detail`'s
+    trend lines and weekly values up to ``as_of``; the checklist and latest decision are
+    those the summary shows (decisions judged by ``as_of``).
+
+    Raises:
+        ReportError: no pilot with that id, or (``check_start``) ``as_of`` before the
+            pilot's start date.
+    """
+    from metrics import governance
+    from metrics.report import PilotReportInputs
+
+    detail = pilot_detail(session, pilot_id=pilot_id, as_of=as_of)
+    if detail is None:
+        raise ReportError(f"no pilot with id {pilot_id!r}")
+    p = detail.pilot
+    start = pd.Timestamp(p[C.START_DATE]).date()
+    if check_start and as_of < start:
+        raise ReportError(
+            f"--as-of {as_of.isoformat()} is before the start of {p[C.PILOT]!r} "
+            f"({start.isoformat()}): there is no pilot evidence to report yet"
+        )
+    summary = summary_export_frame(session, as_of=as_of, pilot_id=pilot_id)
+    rows = summary[summary["pilot"] == p[C.PILOT]].reset_index(drop=True)
+    m = detail.metrics
+    chart_cols = [
+        C.KEY,
+        C.LABEL,
+        C.ROLE,
+        C.DIRECTION,
+        C.UNIT,
+        C.BASELINE,
+        C.TARGET,
+        C.MARGIN,
+        C.TREND_SLOPE,
+        C.TREND_INTERCEPT,
+    ]
+    chart = (
+        m[chart_cols].reset_index(drop=True) if not m.empty else pd.DataFrame(columns=chart_cols)
+    )
+    for col in (C.BASELINE, C.TARGET, C.MARGIN, C.TREND_SLOPE, C.TREND_INTERCEPT):
+        chart[col] = chart[col].astype("float64")
+    keys = dict(zip(m[C.METRIC_ID], m[C.KEY], strict=True)) if not m.empty else {}
+    meas = detail.measurements
+    weeks = pd.DataFrame(
+        {
+            C.KEY: meas[C.METRIC_ID].map(keys),
+            C.WEEK: pd.to_datetime(meas[C.WEEK]).astype("datetime64[ns]"),
+            C.VALUE: meas[C.VALUE].astype("float64"),
+        }
+    ).reset_index(drop=True)
+    latest = governance.latest_decisions_frame(session, judged_by=as_of)
+    latest = latest[latest[C.PILOT_ID] == pilot_id]
+    decision = None
+    if not latest.empty:
+        d = latest.iloc[0]
+        decision = {
+            "decision": d[governance.DECISION],
+            "decided_by": d[governance.DECIDED_BY],
+            "decided_at": d[governance.DECIDED_AT].isoformat(timespec="seconds"),
+            "as_of": pd.Timestamp(d[governance.AS_OF]).date().isoformat(),
+            "rationale": d[governance.RATIONALE],
+        }
+    pilot = {
+        "pilot": p[C.PILOT],
+        "vendor": p.get("vendor") or "",
+        "stage": p.get("stage") or "",
+        "owner": p.get("owner") or "",
+        "use_case": p.get("use_case") or "",
+        "start_date": start,
+        "decision_date": pd.Timestamp(p[C.DECISION_DATE]).date(),
+        "recommendation": p.get(C.RECOMMENDATION),
+        "reasons": p.get(C.REASONS),
+    }
+    return PilotReportInputs(
+        pilot=pilot,
+        rows=rows,
+        chart=chart,
+        weeks=weeks,
+        open_items=governance.open_checklist_items(session, pilot_id=pilot_id).get(pilot_id, []),
+        decision=decision,
+        as_of=as_of,
+    )
+
+
+def pilot_id_by_name(session: Session, name: str) -> int:
+    """The id of the pilot called ``name`` (case and spacing ignored, DESIGN §3).
+
+    Raises:
+        ReportError: no such pilot (the message lists a few names).
+    """
+    pilots = store.pilots_frame(session)
+    want = " ".join(str(name).split()).casefold()
+    hit = pilots[pilots[C.PILOT].map(lambda n: " ".join(str(n).split()).casefold()) == want]
+    if hit.empty:
+        known = ", ".join(repr(n) for n in list(pilots[C.PILOT])[:5])
+        raise ReportError(
+            f"no pilot named {name!r}"
+            + (
+                f" (pilots: {known}{', ...' if len(pilots) > 5 else ''})"
+                if known
+                else " (the database has no pilots)"
+            )
+        )
+    return int(hit[C.PILOT_ID].iloc[0])
+
+
+def portfolio_report_inputs(session: Session, *, as_of: date):
+    """The inputs of the portfolio report (:class:`metrics.report.PortfolioReportInputs`):
+    one row per pilot (sorted by name) with its recommendation, decision date, latest
+    decision judged by ``as_of`` and the count of each metric status in the summary."""
+    from metrics import governance
+    from metrics.report import PortfolioReportInputs
+
+    ev = evaluate(session, as_of=as_of)
+    summary = summary_export_frame(session, as_of=as_of)
+    latest = governance.latest_decisions_frame(session, judged_by=as_of).set_index(C.PILOT_ID)
+    counts: dict[str, dict[str, int]] = {}
+    for name, grp in summary.groupby("pilot", sort=False):
+        vc = grp["status"].fillna("n/a").astype(str).value_counts()
+        counts[str(name)] = {str(k): int(vc[k]) for k in sorted(vc.index)}
+    pl = ev.pilots.sort_values(C.PILOT, kind="stable")
+    pid = pl[C.PILOT_ID].astype("int64")
+    out = pd.DataFrame(
+        {
+            "pilot": pl[C.PILOT].astype(str),
+            "vendor": pl["vendor"].fillna("").astype(str),
+            "stage": pl["stage"].astype(str),
+            "recommendation": pl[C.RECOMMENDATION].astype(str),
+            "decision_date": [pd.Timestamp(x).date() for x in pl[C.DECISION_DATE]],
+            "decision": pid.map(latest[governance.DECISION]) if not latest.empty else None,
+            "decided_by": pid.map(latest[governance.DECIDED_BY]) if not latest.empty else None,
+            "status_counts": [counts.get(str(n), {}) for n in pl[C.PILOT]],
+        }
+    ).reset_index(drop=True)
+    return PortfolioReportInputs(pilots=out, as_of=as_of)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from metrics.models import clean_name
 
@@ -55,6 +55,17 @@ class Settings(BaseSettings):
             per metric, plus pilot and week); a wider file is refused in one line.
         max_import_rows: most data rows a CSV import reads; a longer file is refused
             in one line (split it).
+        alerts_interval_s: how often the API process runs :func:`metrics.alerts.run_alerts`
+            (seconds, default hourly); cron can run ``pilotgate alerts run`` instead.
+        webhook_timeout_s: how long one webhook delivery may take (connect + answer)
+            before it counts as failed and is retried on a later run.
+        smtp_url: the mail server for the weekly digest: ``smtp://host:port``,
+            ``smtp+starttls://user:password@host:587`` or ``smtps://...:465``; None = no
+            digest.
+        smtp_timeout_s: how long talking to the mail server may take.
+        digest_recipients: addresses of the weekly digest (comma-separated in
+            ``PILOTGATE_DIGEST_RECIPIENTS``); empty = no digest.
+        digest_sender: the digest's From address.
     """
 
     model_config = SettingsConfigDict(env_prefix="PILOTGATE_", extra="ignore")
@@ -86,6 +97,24 @@ class Settings(BaseSettings):
         return clean_name(v, "actor")
 
     # --- end of input bounds and names
+    alerts_interval_s: int = Field(default=3600, ge=60)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    smtp_url: str | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    digest_recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    digest_sender: str = "pilotgate@localhost"
+
+    @field_validator("digest_recipients", mode="before")
+    @classmethod
+    def _recipients(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = [x.strip() for x in v.split(",")]
+        if isinstance(v, list):
+            v = [x for x in v if x]
+            bad = [x for x in v if "@" not in str(x) or any(c in str(x) for c in " <>\r\n")]
+            if bad:
+                raise ValueError(f"digest recipient {bad[0]!r} is not an e-mail address")
+        return v
 
     @model_validator(mode="after")
     def _proxy_header(self) -> Settings:

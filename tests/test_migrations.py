@@ -405,13 +405,125 @@ ROWS_BY_REVISION: dict[str, dict[str, list[dict]]] = {
             dict(id=2, token_id=1, pilot_id=2),
         ],
     },
-    "0005": {},
+    "0005": {
+        "decision": [
+            dict(
+                id=2,
+                pilot_id=1,
+                decision="go",
+                recommendation="go",
+                rationale="",
+                as_of=date(2012, 6, 30),
+                decided_by="Zoë Ağaoğlu",
+                decided_at=T0,
+                snapshot="[]",
+                report_hash="e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            )
+        ],
+        "webhook": [
+            dict(
+                id=1,
+                url="https://hooks.example.com/pilotgate?x=1&y=ü",
+                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                event_types="guardrail.breached decision.due",
+                created_at=T0,
+                created_by="Zoë Ağaoğlu",
+                removed_at=None,
+            ),
+            dict(
+                id=2,
+                url="http://127.0.0.1:9/removed",
+                secret="whsec_" + "A" * 88,
+                event_types="",
+                created_at=T0,
+                created_by="",
+                removed_at=T_IST,
+            ),
+        ],
+        "alertevent": [
+            dict(
+                id=1,
+                event_id="evt_0123456789abcdef0123456789abcdef",
+                type="recommendation.changed",
+                pilot_id=1,
+                pilot="Helpdesk triage — 工单分流 🚀",
+                occurred_at=T_IST,
+                summary="Helpdesk triage — 工单分流 🚀: recommendation extend -> go",
+                payload='{"type": "recommendation.changed", "data": {"from": "extend"}}',
+            ),
+            dict(
+                id=2,
+                event_id="evt_" + "f" * 60,
+                type="pilot.stale",
+                pilot_id=None,
+                pilot="",
+                occurred_at=T0,
+                summary="",
+                payload="{}",
+            ),
+        ],
+        "delivery": [
+            dict(
+                id=1,
+                alert_event_id=1,
+                webhook_id=1,
+                status="delivered",
+                attempts=2,
+                next_attempt_at=T0,
+                claimed_by=None,
+                claimed_until=None,
+                last_attempt_at=T_IST,
+                last_status_code=204,
+                last_error="",
+                delivered_at=T_IST,
+                created_at=T0,
+            ),
+            dict(
+                id=2,
+                alert_event_id=2,
+                webhook_id=2,
+                status="pending",
+                attempts=7,
+                next_attempt_at=T_IST,
+                claimed_by="host-1234-abcd",
+                claimed_until=T_IST,
+                last_attempt_at=T0,
+                last_status_code=None,
+                last_error="timed out after 10 s — „slow“",
+                delivered_at=None,
+                created_at=T0,
+            ),
+        ],
+        "alertstate": [
+            dict(
+                id=1,
+                pilot_id=1,
+                recommendation="insufficient_data",
+                as_of=date(2199, 12, 31),
+                updated_at=T0,
+            ),
+        ],
+        "digestsend": [
+            dict(
+                id=1,
+                week="2020-W53",
+                status="sent",
+                recipients="pmo@example.com, zoë@example.com",
+                claimed_by=None,
+                claimed_until=None,
+                attempts=1,
+                sent_at=T_IST,
+                last_error="",
+            )
+        ],
+    },
 }
 
 #: Columns added to an existing table by a later revision: (table, column) ->
 #: (revision that added it, the value rows written before it must read after upgrade).
 NEW_COLUMNS: dict[tuple[str, str], tuple[str, object]] = {
     ("metric", "value_per_unit"): ("0002", None),
+    ("decision", "report_hash"): ("0005", None),
 }
 
 

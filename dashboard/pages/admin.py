@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from dashboard import components as ui
 from dashboard import state
 from dashboard.sections import api_tokens
+from dashboard.sections import webhooks as webhooks_section
 from metrics import computations as C
 from metrics import store, users
 from metrics.db import session_scope
@@ -66,7 +67,9 @@ def _run_write(action, success: str) -> bool:
     return True
 
 
-users_tab, pilots_tab, tokens_tab = st.tabs(["Users and roles", "Pilots and metrics", "API tokens"])
+users_tab, pilots_tab, tokens_tab, webhooks_tab = st.tabs(
+    ["Users and roles", "Pilots and metrics", "API tokens", "Webhooks"]
+)
 
 # =========================================================================== users
 with users_tab:
@@ -426,3 +429,7 @@ with pilots_tab:
 # =========================================================================== API tokens
 with tokens_tab:
     api_tokens.render(actor=actor, version=version)
+
+# =========================================================================== webhooks
+with webhooks_tab:
+    webhooks_section.render(actor=actor)

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import state
 from dashboard.sections import decisions
+from dashboard.sections import report as report_section
 from metrics import computations as C
 from metrics import csvio
 
@@ -57,6 +58,8 @@ d2.download_button(
     icon=":material/download:",
     help="Every stored weekly value; `pilotgate import` reads this file back.",
 )
+
+report_section.render_export_downloads(as_of=as_of, version=version)
 
 # ------------------------------------------------------------------ per pilot
 per_pilot = frame.drop_duplicates("pilot")[

@@ -17,6 +17,7 @@ from dashboard.charts import (
     with_unit,
 )
 from dashboard.sections import checklist, decisions
+from dashboard.sections import report as report_section
 from dashboard.sections.history import render_history
 from metrics import computations as C
 from metrics.models import Role
@@ -79,6 +80,10 @@ if reasons:
 st.caption(
     f"As of {as_of:%Y-%m-%d}: {int(p.get(C.PRIMARY_MET, 0))} of "
     f"{int(p.get(C.PRIMARY_TOTAL, 0))} primary metrics met their target."
+)
+
+report_section.render_pilot_download(
+    pilot_id=pilot_id, as_of=as_of, version=version, key="pilot-report-pdf"
 )
 
 # ------------------------------------------------------------------ economics

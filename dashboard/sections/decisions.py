@@ -20,6 +20,7 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import state
 from dashboard.charts import RECOMMENDATION_LABELS
+from dashboard.sections import report as report_section
 from metrics import computations as C
 from metrics import governance, service, store
 from metrics.db import failure_reason, session_scope
@@ -177,6 +178,8 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
             f"Latest decision: {decision_text(p[governance.DECISION])} by "
             f"{ui.md_escape(p[governance.DECIDED_BY])} on {p[governance.DECIDED_AT]:%Y-%m-%d}."
         )
+    # the decision report of this evidence: its hash is stored with the decision
+    shown_hash = report_section.report_hash(version, as_of, pilot_id)
     gen_key = f"_decide_gen_{pilot_id}"
     gen = st.session_state.get(gen_key, 0)
     with st.form(key=f"decide-form-{pilot_id}-{gen}", enter_to_submit=False):
@@ -206,7 +209,12 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
                 else ""
             )
             + f". The summary as of {as_of:%Y-%m-%d} is saved with the decision, signed by "
-            f"{ui.md_escape(state.current_actor())}."
+            f"{ui.md_escape(state.current_actor())}"
+            + (
+                f", with the SHA-256 of its decision report ({shown_hash[:16]}…)."
+                if shown_hash
+                else "."
+            )
         )
         submitted = st.form_submit_button("Save decision", type="primary")
     if not submitted:
@@ -223,6 +231,7 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
                 decision=choice,
                 rationale=rationale,
                 as_of=as_of,
+                report_hash=shown_hash,
             )
     except StoreError as exc:
         st.error(ui.refusal("Not saved", exc))
