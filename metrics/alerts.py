@@ -1011,3 +1011,71 @@ __all__ = [
     "send_digest",
     "webhooks_frame",
 ]
+
+
+class AlertSchedule:
+    """Runs :func:`run_alerts` every ``interval_s`` seconds in a background thread (the
+    API process's schedule, DESIGN §13; cron can run ``pilotgate alerts run`` instead).
+
+    The first run comes ``first_delay_s`` after :meth:`start`. A run that fails is
+    logged and the schedule goes on; nothing it had stored is lost (deliveries stay
+    pending and are retried). Overlap with cron or other API processes is safe: events
+    are stored once and deliveries are claimed atomically.
+
+    Args:
+        engine: the database.
+        interval_s: seconds between the starts of two runs.
+        run: the function called as ``run(engine=..., as_of=...)``; default
+            :func:`run_alerts` (tests pass their own).
+        today: the as-of day of each run; default :func:`metrics.service.today`.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        interval_s: float,
+        first_delay_s: float = 5.0,
+        run=None,
+        today=None,
+    ) -> None:
+        import threading
+
+        self.engine, self.interval_s, self.first_delay_s = engine, interval_s, first_delay_s
+        self._run = run or run_alerts
+        self._today = today
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="pilotgate-alerts", daemon=True)
+        self.runs = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the thread to stop and wait up to ``timeout_s`` for a run in progress."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        import logging
+
+        log = logging.getLogger("pilotgate.alerts")
+        wait = self.first_delay_s
+        while not self._stop.wait(wait):
+            if self._today is not None:
+                day = self._today()
+            else:
+                from metrics.service import today
+
+                day = today()
+            try:
+                report = self._run(engine=self.engine, as_of=day)
+                self.runs += 1
+                log.info("alerts run as of %s: %s", day, report)
+            except Exception as exc:  # a failed run must not stop the schedule
+                self.failures += 1
+                log.warning("alerts run as of %s failed: %s", day, type(exc).__name__)
+            wait = self.interval_s

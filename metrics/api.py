@@ -25,13 +25,14 @@ import csv
 import io
 import logging
 import threading
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -53,6 +54,9 @@ log = logging.getLogger("pilotgate.api")
 #: Content types POST /measurements reads (parameters such as charset are allowed).
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv"
+PDF_TYPE = "application/pdf"
+#: Largest id a path may name (ids are 32-bit integers on every backend).
+MAX_ID = 2_147_483_647
 #: Query parameters that apply to a text/csv body only (a JSON body carries them).
 CSV_QUERY_PARAMS = ("dry_run", "update", "reason", "decimal", "date_format")
 #: Revision reason source for values created without a reason: "import via API".
@@ -183,6 +187,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         400: "The body is not valid JSON.",
         401: "Missing, unknown or revoked token.",
         403: "The token's role or pilot scope does not allow this.",
+        404: "No pilot with that id.",
         409: "Stored values would change without update and reason, or changed meanwhile.",
         413: "Body larger than api_max_body_bytes, or more rows than api_max_rows.",
         415: "Content type other than application/json or text/csv.",
@@ -195,15 +200,37 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 # =========================================================================== app
 
 
-def create_app(engine: Engine, settings: Settings | None = None) -> FastAPI:
+def create_app(
+    engine: Engine, settings: Settings | None = None, *, schedule_alerts: bool = False
+) -> FastAPI:
     """The API application over ``engine`` (migrated; see :func:`metrics.db.init_db`).
 
     Args:
         settings: limits (``api_max_body_bytes``, ``api_max_rows``); default the
             process settings.
+        schedule_alerts: run :func:`metrics.alerts.run_alerts` every
+            ``settings.alerts_interval_s`` while the app is up (``pilotgate api`` does;
+            DESIGN §13).
     """
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        schedule = None
+        if schedule_alerts:
+            from metrics.alerts import AlertSchedule
+
+            schedule = AlertSchedule(engine=engine, interval_s=settings.alerts_interval_s)
+            schedule.start()
+        _app.state.alert_schedule = schedule
+        try:
+            yield
+        finally:
+            if schedule is not None:
+                schedule.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="PilotGate API",
         version="1",
         description=(
@@ -391,6 +418,50 @@ def _router() -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="pilotgate-summary-{day}.csv"'},
         )
 
+    @router.get(
+        "/pilots/{pilot_id}/report.pdf",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {PDF_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+                "description": "The one-page decision report (DESIGN §12), as "
+                "`pilotgate report PILOT --as-of DATE` writes it.",
+            },
+            **_responses(401, 403, 404, 422, 503),
+        },
+        summary="One pilot's one-page decision report (PDF)",
+    )
+    def get_report_pdf(
+        request: Request,
+        scope: Scope,
+        pilot_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The pilot's id (GET /pilots)")],
+        as_of: date | None = None,
+    ) -> Response:
+        # Same answer for a pilot outside the scope whether it exists or not: a limited
+        # token cannot discover other pilots' ids.
+        if not scope.allows(pilot_id):
+            raise HTTPException(
+                403, f"token '{scope.name}' may not read pilot {pilot_id} (outside its scope)"
+            )
+        day = _as_of(as_of)
+        from metrics.report import pilot_report_pdf
+
+        try:
+            with session_scope(_engine(request)) as s:
+                inputs = service.report_inputs(s, pilot_id=pilot_id, as_of=day)
+        except service.PilotNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except service.ReportError as exc:
+            raise HTTPException(
+                422, [Problem(field="as_of", reason=str(exc)).model_dump()]
+            ) from None
+        filename = f"pilotgate-report-{pilot_id}-{day}.pdf"
+        return Response(
+            content=pilot_report_pdf(inputs),
+            media_type=PDF_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
     @router.post(
         "/measurements",
         response_model=ImportOut,
@@ -531,14 +602,20 @@ class _SummaryCache:
         return frame
 
 
-def _summary(
-    request: Request, scope: store.TokenScope, as_of: date | None
-) -> tuple[date, pd.DataFrame]:
+def _as_of(as_of: date | None) -> date:
+    """The day to judge at (default today); 422 outside the dates PilotGate accepts."""
     day = as_of or service.today()
     try:
         check_date_range(day, "as_of")
     except ValueError as exc:
         raise HTTPException(422, [Problem(field="as_of", reason=str(exc)).model_dump()]) from None
+    return day
+
+
+def _summary(
+    request: Request, scope: store.TokenScope, as_of: date | None
+) -> tuple[date, pd.DataFrame]:
+    day = _as_of(as_of)
     frame = request.app.state.summaries.get(_engine(request), day)
     if scope.pilot_names is not None:
         frame = frame[frame["pilot"].isin(scope.pilot_names)].reset_index(drop=True)

@@ -595,7 +595,7 @@ def api(
 
     typer.echo(f"PilotGate API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)", err=True)
     uvicorn.run(
-        create_app(_engine(), settings),
+        create_app(_engine(), settings, schedule_alerts=True),
         host=host,
         port=port,
         proxy_headers=bool(trusted_proxy),

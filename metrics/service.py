@@ -287,6 +287,10 @@ class ReportError(ValueError):
     pilot's start): the message says what to change."""
 
 
+class PilotNotFound(ReportError):
+    """No pilot has the id or name asked for."""
+
+
 def report_inputs(session: Session, *, pilot_id: int, as_of: date, check_start: bool = True):
     """The inputs of one pilot's decision report (:class:`metrics.report.PilotReportInputs`).
 
@@ -304,7 +308,7 @@ def report_inputs(session: Session, *, pilot_id: int, as_of: date, check_start: 
 
     detail = pilot_detail(session, pilot_id=pilot_id, as_of=as_of)
     if detail is None:
-        raise ReportError(f"no pilot with id {pilot_id!r}")
+        raise PilotNotFound(f"no pilot with id {pilot_id!r}")
     p = detail.pilot
     start = pd.Timestamp(p[C.START_DATE]).date()
     if check_start and as_of < start:
@@ -386,7 +390,7 @@ def pilot_id_by_name(session: Session, name: str) -> int:
     hit = pilots[pilots[C.PILOT].map(lambda n: " ".join(str(n).split()).casefold()) == want]
     if hit.empty:
         known = ", ".join(repr(n) for n in list(pilots[C.PILOT])[:5])
-        raise ReportError(
+        raise PilotNotFound(
             f"no pilot named {name!r}"
             + (
                 f" (pilots: {known}{', ...' if len(pilots) > 5 else ''})"

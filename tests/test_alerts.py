@@ -603,3 +603,37 @@ def test_as_of_before_every_start_finds_nothing_and_keeps_state(engine):
     # reports no recommendation.changed for them
     rep = alerts.run_alerts(engine=engine, as_of=AS_OF, now=T0, settings=settings())
     assert rep.found == 4
+
+
+def test_alert_schedule_runs_repeatedly_and_survives_a_failed_run(sqlite_engine):
+    """The API's schedule calls the run function every interval with today's as-of day;
+    a run that raises is counted and the next run still happens; stop() ends it."""
+    import threading
+
+    from metrics.alerts import AlertSchedule
+
+    calls: list[date] = []
+    three = threading.Event()
+
+    def run(*, engine, as_of):
+        assert engine is sqlite_engine
+        calls.append(as_of)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        if len(calls) >= 3:
+            three.set()
+        return "ok"
+
+    schedule = AlertSchedule(
+        engine=sqlite_engine,
+        interval_s=0.01,
+        first_delay_s=0,
+        run=run,
+        today=lambda: date(2026, 12, 8),
+    )
+    schedule.start()
+    assert three.wait(30)
+    schedule.stop()
+    assert not schedule._thread.is_alive()
+    assert calls[:3] == [date(2026, 12, 8)] * 3
+    assert schedule.failures == 1 and schedule.runs >= 2

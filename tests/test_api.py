@@ -87,6 +87,7 @@ def test_openapi_document_and_docs_are_served(world):
         "/api/v1/pilots",
         "/api/v1/summary",
         "/api/v1/summary.csv",
+        "/api/v1/pilots/{pilot_id}/report.pdf",
     }
     body = paths["/api/v1/measurements"]["post"]["requestBody"]["content"]
     assert set(body) == {"application/json", "text/csv"}
@@ -885,3 +886,65 @@ def test_cli_api_refuses_a_public_address_with_one_line(tmp_path, monkeypatch, c
         "error: refusing to listen on 0.0.0.0: API tokens would travel without TLS"
     )
     assert len(err.strip().splitlines()) == 1
+
+
+# =========================================================================== report.pdf
+
+
+def test_report_pdf_is_the_one_page_report_within_the_scope(world, engine):
+    """GET /pilots/{id}/report.pdf: the pilot's one-page report as of the day asked;
+    403 outside the token's scope (existing or not), 404 for an unknown pilot, 422 for
+    an as-of day before the pilot's start or outside the accepted dates."""
+    import io
+
+    from pypdf import PdfReader
+
+    client, tokens = world
+    with Session(engine) as s:
+        pilots = store.pilots_frame(s).set_index("pilot")["pilot_id"]
+    helpdesk, other = int(pilots[HELPDESK]), int(pilots[OTHER])
+    url = f"/api/v1/pilots/{helpdesk}/report.pdf"
+    got = client.get(url, params={"as_of": "2012-02-01"}, headers=auth(tokens["viewer"]))
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "application/pdf"
+    assert (
+        f'filename="pilotgate-report-{helpdesk}-2012-02-01.pdf"'
+        in got.headers["content-disposition"]
+    )
+    pdf = PdfReader(io.BytesIO(got.content))
+    assert len(pdf.pages) == 1
+    text = pdf.pages[0].extract_text()
+    assert HELPDESK in text and "2012-02-01" in text
+
+    scoped = auth(tokens["scoped"])
+    assert client.get(url, params={"as_of": "2012-02-01"}, headers=scoped).status_code == 200
+    for pid in (other, 999_999):
+        answer = client.get(f"/api/v1/pilots/{pid}/report.pdf", headers=scoped)
+        assert answer.status_code == 403, answer.text
+        assert "outside its scope" in answer.json()["detail"]
+    missing = client.get("/api/v1/pilots/999999/report.pdf", headers=auth(tokens["viewer"]))
+    assert (missing.status_code, missing.json()["detail"]) == (404, "no pilot with id 999999")
+    early = client.get(url, params={"as_of": "2011-06-01"}, headers=auth(tokens["viewer"]))
+    assert early.status_code == 422
+    assert early.json()["detail"][0]["field"] == "as_of"
+    assert "before the start" in early.json()["detail"][0]["reason"]
+    far = client.get(url, params={"as_of": "2300-01-01"}, headers=auth(tokens["viewer"]))
+    assert far.status_code == 422
+    assert client.get(url).status_code == 401
+
+
+# =========================================================================== alerts schedule
+
+
+def test_the_api_process_runs_alerts_on_its_schedule(engine):
+    """create_app(schedule_alerts=True) (what `pilotgate api` serves) starts the alert
+    schedule with the interval from the settings and stops it when the app stops."""
+    settings = Settings(alerts_interval_s=120)
+    app = create_app(engine, settings, schedule_alerts=True)
+    with TestClient(app):
+        schedule = app.state.alert_schedule
+        assert schedule is not None and schedule.interval_s == 120
+        assert schedule._thread.is_alive()
+    assert not schedule._thread.is_alive()
+    with TestClient(create_app(engine)) as client:
+        assert client.app.state.alert_schedule is None

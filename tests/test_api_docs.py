@@ -65,6 +65,7 @@ def test_the_page_has_an_example_for_every_endpoint():
         "/api/v1/measurements",
         "/api/v1/summary",
         "/api/v1/summary.csv",
+        "/api/v1/pilots/1/report.pdf",
     }
     statuses = {status for status, _ in examples()}
     assert {200, 401, 403, 409, 415, 422} <= statuses
