@@ -28,6 +28,7 @@ from metrics.models import (
     CONTROL_CHARS_RE,
     EARLIEST_DATE,
     LATEST_DATE,
+    LINE_BREAK_RE,
     MAX_ABS_VALUE,
     AuditEvent,
     Measurement,
@@ -39,6 +40,8 @@ from metrics.models import (
     RevisionAction,
     Role,
     StageEvent,
+    collapse_spaces,
+    pilot_name_key,
     utcnow,
 )
 
@@ -68,6 +71,7 @@ PILOT_COLUMNS = [
     C.WINDOW,
     C.MIN_WEEKS,
     "updated_at",
+    "archived",
 ]
 
 
@@ -86,7 +90,8 @@ def pilots_frame(session: Session) -> pd.DataFrame:
     Returns:
         Columns pilot_id int64, pilot object, vendor, use_case, owner, stage (object),
         start_date, decision_date (datetime64[ns]), cost float64 (NaN = not set),
-        trailing_window int64, min_weeks int64, updated_at (datetime64[ns, UTC]).
+        trailing_window int64, min_weeks int64, updated_at (datetime64[ns, UTC]),
+        archived (bool: hidden from the Portfolio unless asked for; data kept).
     """
     stmt = sa.select(
         Pilot.id,
@@ -101,8 +106,10 @@ def pilots_frame(session: Session) -> pd.DataFrame:
         Pilot.trailing_window,
         Pilot.min_weeks,
         Pilot.updated_at,
+        Pilot.archived,
     ).order_by(Pilot.name)
     df = _frame(session, stmt, PILOT_COLUMNS)
+    df["archived"] = df["archived"].fillna(False).astype(bool)
     for col in (C.START_DATE, C.DECISION_DATE):
         df[col] = pd.to_datetime(df[col])
     df["cost"] = df["cost"].astype("float64")
@@ -131,10 +138,13 @@ METRIC_COLUMNS = [
     C.WINDOW,
     C.MIN_WEEKS,
     C.VALUE_PER_UNIT,
+    "archived",
 ]
 
 
-def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFrame:
+def metrics_frame(
+    session: Session, *, pilot_id: int | None = None, include_archived: bool = False
+) -> pd.DataFrame:
     """Metrics with their pilot's fields joined: the ``metrics`` input of
     :mod:`metrics.computations`.
 
@@ -143,7 +153,9 @@ def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFr
         (object), baseline, target, margin, min_value, max_value (float64, NaN = not
         set), vendor, stage (object), start_date, decision_date (datetime64[ns]),
         trailing_window, min_weeks (int64), value_per_unit (float64, NaN = no value
-        model). Sorted by pilot name, then metric key.
+        model), archived (bool). Sorted by pilot name, then metric key. Archived
+        metrics (:func:`set_metric_archived`) only with ``include_archived``: they take
+        no part in the numbers, the pages or the summary.
     """
     stmt = (
         sa.select(
@@ -167,13 +179,17 @@ def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFr
             Pilot.trailing_window,
             Pilot.min_weeks,
             Metric.value_per_unit,
+            Metric.archived,
         )
         .join(Pilot, Pilot.id == Metric.pilot_id)
         .order_by(Pilot.name, Metric.key)
     )
     if pilot_id is not None:
         stmt = stmt.where(Metric.pilot_id == pilot_id)
+    if not include_archived:
+        stmt = stmt.where(Metric.archived == sa.false())
     df = _frame(session, stmt, METRIC_COLUMNS)
+    df["archived"] = df["archived"].fillna(False).astype(bool)
     for col in (C.BASELINE, C.TARGET, C.MARGIN, "min_value", "max_value", C.VALUE_PER_UNIT):
         df[col] = df[col].astype("float64")
     for col in (C.START_DATE, C.DECISION_DATE):
@@ -277,14 +293,90 @@ def data_version(session: Session) -> tuple:
 # =========================================================================== pilots
 
 
+#: What :func:`save_pilot` may do with a pilot whose name (ignoring case and spacing)
+#: is already taken: ``create`` refuses (the Admin "New pilot" form, the API's create),
+#: ``update`` needs the pilot to exist, ``upsert`` updates it (``pilots import``, seeds).
+SAVE_MODES = ("create", "update", "upsert")
+
+#: Pilot fields a definition CSV or form sets (``name`` changes only by
+#: :func:`rename_pilot`).
+PILOT_DEFINITION_FIELDS = (
+    "vendor",
+    "use_case",
+    "owner",
+    "stage",
+    "start_date",
+    "decision_date",
+    "cost",
+    "trailing_window",
+    "min_weeks",
+)
+
+
 @dataclass(frozen=True)
 class SaveResult:
-    """Outcome of :func:`save_pilot`."""
+    """Outcome of :func:`save_pilot`.
+
+    Attributes:
+        name: the pilot's stored name.
+        fields_changed: pilot fields whose value changed (empty for a new pilot).
+        metrics_added, metrics_changed: keys of the metrics created / changed, with
+            the changed fields for the latter: ``(key, ("target", "baseline"))``.
+    """
 
     pilot_id: int
     created: bool
     metrics_created: int
     metrics_updated: int
+    name: str = ""
+    fields_changed: tuple[str, ...] = ()
+    metrics_added: tuple[str, ...] = ()
+    metrics_changed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was created or changed."""
+        return self.created or bool(
+            self.fields_changed or self.metrics_added or self.metrics_changed
+        )
+
+    def describe(self) -> str:
+        """What really happened, in one line, e.g. "Saved Invoice copilot: vendor, cost
+        changed; metric added: error_rate; metric changed: cycle_time (target)." or
+        "Invoice copilot: nothing changed."."""
+        if self.created:
+            added = ", ".join(self.metrics_added) or "none"
+            return f"Created {self.name} with {len(self.metrics_added)} metric(s): {added}."
+        if not self.changed:
+            return f"{self.name}: nothing changed."
+        parts = []
+        if self.fields_changed:
+            parts.append(f"{', '.join(self.fields_changed)} changed")
+        if self.metrics_added:
+            parts.append(
+                f"metric{'s' if len(self.metrics_added) > 1 else ''} added: "
+                + ", ".join(self.metrics_added)
+            )
+        if self.metrics_changed:
+            parts.append(
+                f"metric{'s' if len(self.metrics_changed) > 1 else ''} changed: "
+                + ", ".join(f"{k} ({', '.join(f)})" for k, f in self.metrics_changed)
+            )
+        return f"Saved {self.name}: " + "; ".join(parts) + "."
+
+
+def find_pilot_by_name(session: Session, name: str) -> Pilot | None:
+    """The pilot whose name equals ``name`` ignoring case and spacing
+    (:func:`metrics.models.pilot_name_key`), or None."""
+    return session.exec(select(Pilot).where(Pilot.name_key == pilot_name_key(name))).first()
+
+
+def _name_taken_message(name: str, existing: str) -> str:
+    same = "" if existing == name else " (names are compared ignoring case and spacing)"
+    return (
+        f"a pilot named {existing!r} already exists{same}: pick it to edit it, or choose "
+        f"another name for {name!r}"
+    )
 
 
 def save_pilot(
@@ -293,33 +385,65 @@ def save_pilot(
     actor: str,
     pilot_in: PilotCreate,
     metrics_in: list[MetricCreate],
+    mode: str = "upsert",
+    pilot_id: int | None = None,
 ) -> SaveResult:
-    """Create the pilot named ``pilot_in.name`` or update it, with its metrics.
+    """Create a pilot or update one, with its metrics.
 
-    Metrics are matched by key: new keys are created, existing ones updated; metrics
-    not listed are kept. A stage change records a :class:`StageEvent`.
+    The pilot is found by ``pilot_id`` when given, else by its name ignoring case and
+    spacing (:func:`metrics.models.pilot_name_key`): "Claims  triage Agent " is the
+    pilot "Claims triage agent", never a second one. An update never changes the name
+    (that is :func:`rename_pilot`). Metrics are matched by key: new keys are created,
+    existing ones updated; metrics not listed are kept. A stage change records a
+    :class:`StageEvent`.
 
     Every created or changed pilot and metric is recorded in the audit log
-    (:class:`metrics.models.AuditEvent`, fields before and after).
+    (:class:`metrics.models.AuditEvent`: who, when, the fields before and after), shown
+    by :func:`definition_history_frame`.
 
     A new pilot gets the default readiness checklist
     (:func:`metrics.governance.ensure_default_checklist`). A stage change must pass its
     stage gate (:func:`metrics.governance.stage_gate`); a new pilot starts in
     discovery or pilot.
 
+    Args:
+        mode: ``create`` refuses a name that is taken (the Admin page's "New pilot");
+            ``update`` refuses an unknown pilot; ``upsert`` (default: ``pilots import``,
+            seeds) creates or updates.
+        pilot_id: the pilot to update (mode ``update``); its name must match.
+
+    Returns:
+        :class:`SaveResult` saying exactly what changed (:meth:`SaveResult.describe`).
+
     Raises:
         PermissionDenied: the actor is not an admin.
-        StoreError: two metrics share a key, a metric's explicit baseline/target
-            conflicts with the stored data, or the stage change skips its gate (the
-            message says what to record first). Nothing is written.
+        StoreError: the name is taken (mode create; the message names the pilot), the
+            pilot does not exist (mode update), two metrics share a key, a metric's
+            explicit baseline/target conflicts with the stored data, or the stage change
+            skips its gate (the message says what to record first). Nothing is written.
     """
     require_role(session=session, actor=actor, needed=Role.admin, action="saving a pilot")
+    if mode not in SAVE_MODES:
+        raise ValueError(f"mode must be one of {SAVE_MODES}")
     keys = [m.key for m in metrics_in]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
         raise StoreError(f"pilot {pilot_in.name!r}: metric key(s) listed twice: {dupes}")
     now = utcnow()
-    pilot = session.exec(select(Pilot).where(Pilot.name == pilot_in.name)).first()
+    if pilot_id is not None:
+        pilot = session.get(Pilot, pilot_id)
+        if pilot is None:
+            raise StoreError(f"no pilot with id {pilot_id}: it may have been removed; reload")
+        if pilot.name_key != pilot_name_key(pilot_in.name):
+            raise StoreError(
+                f"pilot {pilot.name!r} cannot be saved as {pilot_in.name!r}: rename it instead"
+            )
+    else:
+        pilot = find_pilot_by_name(session, pilot_in.name)
+    if pilot is not None and mode == "create":
+        raise StoreError(_name_taken_message(pilot_in.name, pilot.name))
+    if pilot is None and mode == "update":
+        raise StoreError(f"no pilot named {pilot_in.name!r}: create it first")
     created = pilot is None
     fields = pilot_in.model_dump()
     fields["stage"] = pilot_in.stage.value
@@ -334,8 +458,11 @@ def save_pilot(
             from_stage=None if created else pilot.stage,
             to_stage=fields["stage"],
         )
+    changed_fields: list[str] = []
     if created:
-        pilot = Pilot(**fields, created_at=now, updated_at=now)
+        pilot = Pilot(
+            **fields, name_key=pilot_name_key(pilot_in.name), created_at=now, updated_at=now
+        )
         session.add(pilot)
         session.flush()
         session.add(StageEvent(pilot_id=pilot.id, to_stage=pilot.stage, by=actor, at=now))
@@ -349,12 +476,14 @@ def save_pilot(
             detail={"after": fields},
         )
     else:
+        fields = {k: fields[k] for k in PILOT_DEFINITION_FIELDS}
         old_stage = pilot.stage
         before = {k: getattr(pilot, k) for k in fields}
+        changed_fields = [k for k in fields if before[k] != fields[k]]
         for k, v in fields.items():
             setattr(pilot, k, v)
-        pilot.updated_at = now
-        if before != fields:
+        if changed_fields:
+            pilot.updated_at = now
             record_audit(
                 session=session,
                 actor=actor,
@@ -362,8 +491,9 @@ def save_pilot(
                 entity_id=pilot.id,
                 action="update",
                 detail={
-                    "before": {k: v for k, v in before.items() if v != fields[k]},
-                    "after": {k: v for k, v in fields.items() if v != before[k]},
+                    "pilot": pilot.name,
+                    "before": {k: before[k] for k in changed_fields},
+                    "after": {k: fields[k] for k in changed_fields},
                 },
             )
         if old_stage != pilot.stage:
@@ -375,7 +505,8 @@ def save_pilot(
     existing = {
         m.key: m for m in session.exec(select(Metric).where(Metric.pilot_id == pilot.id)).all()
     }
-    n_new = n_upd = 0
+    added: list[str] = []
+    changed_metrics: list[tuple[str, tuple[str, ...]]] = []
     for m_in in metrics_in:
         values = m_in.model_dump()
         values["direction"] = m_in.direction.value
@@ -391,18 +522,18 @@ def save_pilot(
                 entity="metric",
                 entity_id=metric.id,
                 action="create",
-                detail={"pilot": pilot.name, "after": values},
+                detail={"pilot": pilot.name, "key": m_in.key, "after": values},
             )
-            n_new += 1
+            added.append(m_in.key)
         else:
             before = {k: getattr(metric, k) for k in values}
-            changed = before != values
+            diff = tuple(k for k in values if before[k] != values[k])
             _check_stored_values_in_range(
-                session, metric.id, f"{pilot_in.name} {m_in.key}", m_in.min_value, m_in.max_value
+                session, metric.id, f"{pilot.name} {m_in.key}", m_in.min_value, m_in.max_value
             )
             for k, v in values.items():
                 setattr(metric, k, v)
-            if changed:
+            if diff:
                 record_audit(
                     session=session,
                     actor=actor,
@@ -411,13 +542,223 @@ def save_pilot(
                     action="update",
                     detail={
                         "pilot": pilot.name,
-                        "before": {k: v for k, v in before.items() if v != values[k]},
-                        "after": {k: v for k, v in values.items() if v != before[k]},
+                        "key": m_in.key,
+                        "before": {k: before[k] for k in diff},
+                        "after": {k: values[k] for k in diff},
                     },
                 )
-            n_upd += int(changed)
+                changed_metrics.append((m_in.key, diff))
+    if (added or changed_metrics) and not created:
+        pilot.updated_at = now
     session.flush()
-    return SaveResult(pilot.id, created, n_new, n_upd)
+    return SaveResult(
+        pilot.id,
+        created,
+        len(added),
+        len(changed_metrics),
+        name=pilot.name,
+        fields_changed=tuple(changed_fields),
+        metrics_added=tuple(added),
+        metrics_changed=tuple(changed_metrics),
+    )
+
+
+# --------------------------------------------------------------------------- rename, archive
+
+
+def _pilot_or_error(session: Session, pilot_id: int) -> Pilot:
+    pilot = session.get(Pilot, pilot_id)
+    if pilot is None:
+        raise StoreError(f"no pilot with id {pilot_id}: it may have been removed; reload")
+    return pilot
+
+
+def rename_pilot(*, session: Session, actor: str, pilot_id: int, new_name: str) -> str:
+    """Rename a pilot (audited: old and new name). The new name is trimmed and its inner
+    white space collapsed; changing only its case or spacing is allowed.
+
+    Returns:
+        The stored new name.
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown pilot; an empty, too long or control-character name; the
+            name is taken by another pilot ignoring case and spacing (the message
+            names it). Nothing is written.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="renaming a pilot")
+    pilot = _pilot_or_error(session, pilot_id)
+    name = collapse_spaces(new_name or "")
+    if not name:
+        raise StoreError("the new name is empty: type a name")
+    if len(name) > 200:
+        raise StoreError(f"the new name is {len(name)} characters long; at most 200")
+    if CONTROL_CHARS_RE.search(name) or LINE_BREAK_RE.search(name):
+        raise StoreError("the new name must not contain control characters or line breaks")
+    other = find_pilot_by_name(session, name)
+    if other is not None and other.id != pilot.id:
+        raise StoreError(_name_taken_message(name, other.name))
+    if name == pilot.name:
+        return name
+    old = pilot.name
+    now = utcnow()
+    pilot.name, pilot.name_key, pilot.updated_at = name, pilot_name_key(name), now
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="pilot",
+        entity_id=pilot.id,
+        action="rename",
+        detail={"pilot": name, "before": {"name": old}, "after": {"name": name}},
+    )
+    session.flush()
+    return name
+
+
+def set_pilot_archived(*, session: Session, actor: str, pilot_id: int, archived: bool) -> bool:
+    """Archive a pilot (it leaves the Portfolio; every value, decision and checklist item
+    is kept) or bring it back. Audited.
+
+    Returns:
+        True when the flag changed, False when it already had that value.
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown pilot.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="archiving a pilot")
+    pilot = _pilot_or_error(session, pilot_id)
+    if bool(pilot.archived) == bool(archived):
+        return False
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="pilot",
+        entity_id=pilot.id,
+        action="archive" if archived else "unarchive",
+        detail={
+            "pilot": pilot.name,
+            "before": {"archived": bool(pilot.archived)},
+            "after": {"archived": bool(archived)},
+        },
+    )
+    pilot.archived = bool(archived)
+    pilot.updated_at = utcnow()
+    session.flush()
+    return True
+
+
+def _metric_or_error(session: Session, metric_id: int) -> tuple[Metric, Pilot]:
+    metric = session.get(Metric, metric_id)
+    if metric is None:
+        raise StoreError(f"no metric with id {metric_id}: it may have been removed; reload")
+    return metric, session.get(Pilot, metric.pilot_id)
+
+
+def rename_metric(*, session: Session, actor: str, metric_id: int, new_label: str) -> str:
+    """Change a metric's label (its key stays: weekly values and imports use it). Audited.
+
+    Returns:
+        The stored new label (trimmed).
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown metric; an empty, too long or control-character label.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="renaming a metric")
+    metric, pilot = _metric_or_error(session, metric_id)
+    label = collapse_spaces(new_label or "")
+    if not label:
+        raise StoreError("the new label is empty: type a label")
+    if len(label) > 200:
+        raise StoreError(f"the new label is {len(label)} characters long; at most 200")
+    if CONTROL_CHARS_RE.search(label) or LINE_BREAK_RE.search(label):
+        raise StoreError("the new label must not contain control characters or line breaks")
+    if label == metric.label:
+        return label
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="metric",
+        entity_id=metric.id,
+        action="rename",
+        detail={
+            "pilot": pilot.name,
+            "key": metric.key,
+            "before": {"label": metric.label},
+            "after": {"label": label},
+        },
+    )
+    metric.label = label
+    pilot.updated_at = utcnow()
+    session.flush()
+    return label
+
+
+def set_metric_archived(*, session: Session, actor: str, metric_id: int, archived: bool) -> bool:
+    """Archive a metric (it leaves the pages, the summary and the recommendation; its
+    weekly values and history are kept) or bring it back. Audited.
+
+    Returns:
+        True when the flag changed.
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown metric, or archiving the pilot's last active metric.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="archiving a metric")
+    metric, pilot = _metric_or_error(session, metric_id)
+    if bool(metric.archived) == bool(archived):
+        return False
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="metric",
+        entity_id=metric.id,
+        action="archive" if archived else "unarchive",
+        detail={
+            "pilot": pilot.name,
+            "key": metric.key,
+            "before": {"archived": bool(metric.archived)},
+            "after": {"archived": bool(archived)},
+        },
+    )
+    metric.archived = bool(archived)
+    pilot.updated_at = utcnow()
+    session.flush()
+    return True
+
+
+def pilot_id_by_name(session: Session, name: str) -> int:
+    """The id of the pilot named ``name`` (ignoring case and spacing).
+
+    Raises:
+        StoreError: no such pilot (the message suggests close names).
+    """
+    pilot = find_pilot_by_name(session, name)
+    if pilot is None:
+        import difflib
+
+        names = list(session.exec(select(Pilot.name)).all())
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise StoreError(f"no pilot named {name!r}{hint}")
+    return int(pilot.id)
+
+
+def metric_id_by_key(session: Session, pilot_id: int, key: str) -> int:
+    """The id of metric ``key`` of pilot ``pilot_id`` (archived ones too).
+
+    Raises:
+        StoreError: the pilot has no such metric (the message lists its keys).
+    """
+    found = session.exec(
+        select(Metric).where(Metric.pilot_id == pilot_id, Metric.key == key.strip())
+    ).first()
+    if found is None:
+        keys = sorted(session.exec(select(Metric.key).where(Metric.pilot_id == pilot_id)).all())
+        raise StoreError(f"no metric {key!r} (its metrics: {', '.join(keys) or 'none'})")
+    return int(found.id)
 
 
 def _check_stored_values_in_range(
