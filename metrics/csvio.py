@@ -89,6 +89,8 @@ from metrics.models import (
     MAX_ABS_VALUE,
     MetricCreate,
     PilotCreate,
+    collapse_spaces,
+    pilot_name_key,
 )
 
 __all__ = [
@@ -458,17 +460,21 @@ class PilotImportReport(_Report):
     metrics_created: int = 0
     metrics_updated: int = 0
     written: bool = False
+    unchanged: int = 0
+    details: list[str] = field(default_factory=list)
 
     def summary_line(self) -> str:
         """E.g. ``2 pilots: 1 created, 1 updated; metrics: 5 created, 1 updated``
-        (with `` (dry run, nothing written)`` when not written) or
-        ``3 errors, nothing written``."""
+        (``, 1 unchanged`` after the pilots' counts when a pilot had nothing to change;
+        `` (dry run, nothing written)`` when not written) or ``3 errors, nothing
+        written``. ``details`` says per pilot what changed (:meth:`SaveResult.describe`)."""
         if self.errors:
             return _errors_line(len(self.errors))
         n = len(self.pilots)
+        same = f", {self.unchanged} unchanged" if self.unchanged else ""
         text = (
             f"{n} pilot{'s' if n != 1 else ''}: {self.created} created, "
-            f"{self.updated} updated; metrics: {self.metrics_created} created, "
+            f"{self.updated} updated{same}; metrics: {self.metrics_created} created, "
             f"{self.metrics_updated} updated"
         )
         return text if self.written else text + " (dry run, nothing written)"
@@ -1933,11 +1939,27 @@ def _parse_pilots(data: bytes | str) -> tuple[PilotImportReport, dict[str, int]]
         records.append((line, cells))
 
     groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    # Names are one pilot ignoring case and spacing (DESIGN §3): rows naming the same
+    # pilot differently are refused, never read as two pilots or merged silently.
+    spelled: dict[str, tuple[str, int]] = {}
     for line, cells in records:
         if not cells["pilot"]:
             errors.append(RowError(line, disp["pilot"], "pilot is missing"))
             continue
-        groups.setdefault(cells["pilot"], []).append((line, cells))
+        name = collapse_spaces(cells["pilot"])
+        first = spelled.setdefault(pilot_name_key(name), (name, line))
+        if first[0] != name:
+            errors.append(
+                RowError(
+                    line,
+                    disp["pilot"],
+                    f"pilot '{_short(cells['pilot'])}' is the pilot '{_short(first[0])}' of "
+                    f"line {first[1]} (names are compared ignoring case and spacing): "
+                    "write it the same way on every row",
+                )
+            )
+            continue
+        groups.setdefault(name, []).append((line, cells))
 
     pilots: list[tuple[PilotCreate, list[MetricCreate]]] = []
     for name, rows in groups.items():
@@ -2031,7 +2053,7 @@ def _metric_from_row(
 def _pilot_plan_counts(session: Session, pilots) -> tuple[int, int, int, int]:
     """What saving ``pilots`` would do: (created, updated, metrics_created, metrics_updated)."""
     stored_pilots = set(store.pilots_frame(session)[C.PILOT])
-    m = store.metrics_frame(session)
+    m = store.metrics_frame(session, include_archived=True)
     stored = {
         (p, k): row for p, k, row in zip(m[C.PILOT], m[C.KEY], m.to_dict("records"), strict=True)
     }
@@ -2062,6 +2084,26 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def _near_duplicate_names(session: Session, pilots, first_lines: dict[str, int]) -> list[RowError]:
+    """A file's pilot whose name matches a stored pilot only ignoring case or spacing:
+    refused (an update names the pilot exactly; a new pilot needs another name)."""
+    errors = []
+    for pilot_in, _metrics in pilots:
+        stored = store.find_pilot_by_name(session, pilot_in.name)
+        if stored is not None and stored.name != pilot_in.name:
+            errors.append(
+                RowError(
+                    first_lines.get(pilot_in.name),
+                    "pilot",
+                    f"pilot '{_short(pilot_in.name)}' matches the existing pilot "
+                    f"'{_short(stored.name)}' (names are compared ignoring case and "
+                    "spacing): write its name exactly to update it, or choose another name "
+                    "for a new pilot",
+                )
+            )
+    return errors
+
+
 def import_pilots(
     *, session: Session, actor: str, data: bytes | str, dry_run: bool = False
 ) -> PilotImportReport:
@@ -2081,6 +2123,9 @@ def import_pilots(
     report, first_lines = _parse_pilots(data)
     if not report.ok:
         return report
+    near = _near_duplicate_names(session, report.pilots, first_lines)
+    if near:
+        return PilotImportReport([], near)
     if dry_run:
         (
             report.created,
@@ -2089,7 +2134,7 @@ def import_pilots(
             report.metrics_updated,
         ) = _pilot_plan_counts(session, report.pilots)
         return report
-    created = updated = m_created = m_updated = 0
+    created = updated = unchanged = m_created = m_updated = 0
     for pilot_in, metrics_in in report.pilots:
         try:
             res = store.save_pilot(
@@ -2103,9 +2148,12 @@ def import_pilots(
                 [], [RowError(line, None, f"pilot '{pilot_in.name}': {reason}")]
             )
         created += int(res.created)
-        updated += int(not res.created)
+        updated += int(not res.created and res.changed)
+        unchanged += int(not res.changed)
         m_created += res.metrics_created
         m_updated += res.metrics_updated
+        report.details.append(res.describe())
+    report.unchanged = unchanged
     report.created, report.updated = created, updated
     report.metrics_created, report.metrics_updated = m_created, m_updated
     report.written = True

@@ -1688,6 +1688,7 @@ REVISION_EXPORT_COLUMNS = [
     "metric",
     "week",
     "action",
+    "field",
     "old_value",
     "new_value",
     "old_note",
@@ -1699,16 +1700,24 @@ REVISION_EXPORT_COLUMNS = [
 
 
 def revisions_export_frame(session: Session) -> pd.DataFrame:
-    """The whole audit trail of measurements for ``pilotgate export revisions``.
+    """The whole audit trail for ``pilotgate export revisions``: every change to a
+    measurement and every change to a pilot's or metric's definition.
 
-    One query (revisions joined with their metric and pilot), oldest first. Write it
+    Two queries (measurement revisions joined with their metric and pilot; the audit
+    log of pilots and metrics, :func:`definition_history_frame`), oldest first. Write it
     with :func:`metrics.csvio.to_csv_text` (UTF-8 BOM, formula-safe text cells).
 
     Returns:
-        Columns pilot (pilot name), metric (metric key), week (``YYYY-Www``), action
-        (create / update / delete / restore), old_value, new_value (float64, the
-        metric's unit, NaN = none), old_note, new_note (object, None = none), actor,
-        at (object, ISO 8601 UTC ``2026-03-02T10:04:05Z``), reason; sorted by revision.
+        Columns pilot (pilot name), metric (metric key; empty for a pilot's own
+        field), week (``YYYY-Www``; empty for a definition change), action
+        (measurements: create / update / delete / restore; definitions:
+        ``pilot_create``, ``pilot_update``, ``pilot_rename``, ``pilot_archive``,
+        ``pilot_unarchive``, ``pilot_set_stage``, ``metric_create``, ``metric_update``,
+        ``metric_rename``, ``metric_archive``, ``metric_unarchive``), field (``value``
+        for a measurement; the definition field, e.g. ``target``), old_value, new_value
+        (the metric's unit for values; a definition's old and new value: a number,
+        or text for names, dates and stages; empty = none), old_note, new_note,
+        actor, at (ISO 8601 UTC ``2026-03-02T10:04:05Z``), reason; sorted by time.
     """
     from metrics.isoweek import week_labels
 
@@ -1731,15 +1740,128 @@ def revisions_export_frame(session: Session) -> pd.DataFrame:
         .join(Pilot, Pilot.id == Metric.pilot_id)
         .order_by(R.id)
     )
-    df = _frame(session, stmt, REVISION_EXPORT_COLUMNS)
+    cols = [c for c in REVISION_EXPORT_COLUMNS if c != "field"]
+    df = _frame(session, stmt, cols)
     df["week"] = week_labels(pd.to_datetime(df["week"])).astype(object)
     for col in ("old_value", "new_value"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    at = pd.to_datetime(df["at"], utc=True)
-    df["at"] = at.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object)
-    for col in ("pilot", "metric", "action", "old_note", "new_note", "actor", "reason"):
+    df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["field"] = "value"
+    defs = definition_history_frame(session)
+    if not defs.empty:
+        d = pd.DataFrame(
+            {
+                "pilot": defs["pilot"],
+                "metric": defs["metric"],
+                "week": None,
+                "action": defs["entity"] + "_" + defs["action"],
+                "field": defs["field"],
+                "old_value": defs["old"],
+                "new_value": defs["new"],
+                "old_note": None,
+                "new_note": None,
+                "actor": defs["actor"],
+                "at": defs["at"],
+                "reason": defs["reason"],
+            }
+        )
+        parts = [x.astype(object) for x in (df, d) if not x.empty]
+        df = pd.concat(parts, ignore_index=True).sort_values("at", kind="stable")
+        df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["at"] = df["at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object)
+    for col in ("pilot", "metric", "action", "field", "old_note", "new_note", "actor", "reason"):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
-    return df[REVISION_EXPORT_COLUMNS]
+    return df[REVISION_EXPORT_COLUMNS].reset_index(drop=True)
+
+
+#: Columns of :func:`definition_history_frame`.
+DEFINITION_HISTORY_COLUMNS = [
+    "at",
+    "actor",
+    "entity",
+    "action",
+    "pilot_id",
+    "pilot",
+    "metric",
+    "field",
+    "old",
+    "new",
+    "reason",
+]
+
+
+def definition_history_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFrame:
+    """Every change to a pilot's or metric's definition, one row per changed field,
+    oldest first (one query on the audit log; DESIGN §3: audited like a measurement).
+
+    Args:
+        pilot_id: only this pilot and its metrics.
+
+    Returns:
+        Columns at (datetime64[ns, UTC]), actor, entity (``pilot`` | ``metric``),
+        action (create / update / rename / archive / unarchive / set_stage), pilot_id
+        (int64), pilot (its current name), metric (the metric's key; "" for a pilot
+        field), field (e.g. ``target``, ``name``, ``archived``), old, new (object: the
+        stored value before and after -- a number, text such as an ISO date, a bool,
+        or None when there was none; a create has no old value), reason (object: a
+        stage move's note, the migration's reason; else "").
+    """
+    import json
+
+    A = AuditEvent
+    metric = sa.orm.aliased(Metric)
+    owner_id = sa.case((A.entity == "pilot", A.entity_id), else_=metric.pilot_id)
+    stmt = (
+        sa.select(
+            A.id, A.at, A.actor, A.entity, A.action, A.detail, owner_id, Pilot.name, metric.key
+        )
+        .outerjoin(metric, sa.and_(A.entity == "metric", metric.id == A.entity_id))
+        .outerjoin(Pilot, Pilot.id == owner_id)
+        .where(A.entity.in_(["pilot", "metric"]))
+        .order_by(A.id)
+    )
+    if pilot_id is not None:
+        stmt = stmt.where(owner_id == pilot_id)
+    rows = session.connection().execute(stmt).all()
+    out: list[dict] = []
+    for _id, at, actor, entity, action, detail, pid, pname, key in rows:
+        try:
+            d = json.loads(detail or "{}")
+        except ValueError:
+            d = {}
+        before = d.get("before") or {}
+        after = d.get("after") or {}
+        reason = str(d.get("reason") or d.get("note") or "")
+        for f in after if action == "create" else sorted(set(before) | set(after)):
+            old = None if action == "create" else before.get(f)
+            new = after.get(f)
+            if action == "create" and (new is None or new == ""):
+                continue
+            out.append(
+                {
+                    "at": at,
+                    "actor": actor,
+                    "entity": entity,
+                    "action": action,
+                    "pilot_id": pid,
+                    "pilot": pname if pname is not None else d.get("pilot"),
+                    "metric": (key or d.get("key") or "") if entity == "metric" else "",
+                    "field": f,
+                    "old": old,
+                    "new": new,
+                    "reason": reason,
+                }
+            )
+    if not out:
+        df = pd.DataFrame({c: pd.Series(dtype="object") for c in DEFINITION_HISTORY_COLUMNS})
+        df["at"] = pd.to_datetime(df["at"], utc=True)
+        return df
+    df = pd.DataFrame(out, columns=DEFINITION_HISTORY_COLUMNS)
+    df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["pilot_id"] = df["pilot_id"].astype("Int64")
+    for col in ("old", "new"):
+        df[col] = df[col].astype(object)
+    return df
 
 
 def stage_events_frame(session: Session, *, pilot_id: int) -> pd.DataFrame:
@@ -1770,15 +1892,23 @@ __all__ = [
     "check_reason",
     "conflict_message",
     "data_version",
+    "definition_history_frame",
     "delete_measurement",
+    "find_pilot_by_name",
     "measurements_frame",
+    "metric_id_by_key",
     "metrics_frame",
+    "pilot_id_by_name",
     "pilots_frame",
     "record_measurement",
+    "rename_metric",
+    "rename_pilot",
     "restore_measurement",
     "revisions_export_frame",
     "revisions_frame",
     "save_pilot",
+    "set_metric_archived",
+    "set_pilot_archived",
     "set_stage",
     "stage_events_frame",
     "summary_inputs",

@@ -353,9 +353,12 @@ def test_export_revisions_cli_writes_the_audit_trail(engine, tmp_path, monkeypat
     assert raw.startswith("\ufeff".encode())
     text = raw.decode("utf-8").removeprefix("\ufeff")
     assert text.splitlines()[0] == (
-        "pilot,metric,week,action,old_value,new_value,old_note,new_note,actor,at,reason"
+        "pilot,metric,week,action,field,old_value,new_value,old_note,new_note,actor,at,reason"
     )
-    rows = list(csv.DictReader(io.StringIO(text)))
+    everything = list(csv.DictReader(io.StringIO(text)))
+    # the pilot's creation comes first (definition rows: tests/test_trust_data.py)
+    assert everything[0]["action"] == "pilot_create"
+    rows = [r for r in everything if r["field"] == "value"]
     assert [
         (r["week"], r["action"], r["old_value"], r["new_value"], r["old_note"], r["new_note"])
         for r in rows

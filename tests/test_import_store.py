@@ -283,11 +283,19 @@ def test_import_pilots_creates_then_updates(session):
         [HD, "resolution_time", 80.0, 120.0],
     ]
     again = run_pilots(session, pilots_file(target=70))
+    # only what really changed counts: one pilot's metric target; the other is unchanged
     assert (again.created, again.updated, again.metrics_created, again.metrics_updated) == (
         0,
-        2,
+        1,
         0,
         1,
+    )
+    assert again.unchanged == 1
+    assert again.summary_line() == (
+        "2 pilots: 0 created, 1 updated, 1 unchanged; metrics: 0 created, 1 updated"
+    )
+    assert sorted(again.details) == sorted(
+        [f"{ODD}: nothing changed.", f"Saved {HD}: metric changed: resolution_time (target)."]
     )
     m = store.metrics_frame(session)
     assert m.set_index("key").loc["resolution_time", "target"] == 70.0
