@@ -35,6 +35,10 @@ app.add_typer(pilots_app, name="pilots")
 app.add_typer(export_app, name="export")
 users_app = typer.Typer(help="Users and their roles (viewer, editor, admin).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+metrics_app = typer.Typer(
+    help="A pilot's metrics: rename (label), archive, unarchive.", no_args_is_help=True
+)
+app.add_typer(metrics_app, name="metrics")
 
 _state: dict[str, str | None] = {"database_url": None}
 
@@ -295,7 +299,123 @@ def _finish_report(report, file: Path) -> None:
         for err in report.errors:
             typer.echo(f"{file}: {err}", err=True)
         _fail(f"{file}: {report.summary_line()}")
+    for line in getattr(report, "details", []):
+        typer.echo(line)
     typer.echo(report.summary_line())
+
+
+def _definition_write(action) -> object:
+    """Run ``action(session)`` in one transaction; a refusal becomes one error line."""
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+
+    try:
+        with session_scope(_engine()) as s:
+            return action(s)
+    except StoreError as exc:
+        _fail(str(exc))
+    raise AssertionError  # unreachable
+
+
+@pilots_app.command("rename")
+def pilots_rename(
+    name: Annotated[str, typer.Argument(help="The pilot's current name (any case/spacing).")],
+    new_name: Annotated[str, typer.Argument(help="The new name.")],
+) -> None:
+    """Rename a pilot (audited; its values, decisions and history are kept)."""
+    from metrics import store
+
+    def act(s):
+        pid = store.pilot_id_by_name(s, name)
+        old = s.get(store.Pilot, pid).name
+        return old, store.rename_pilot(session=s, actor=_actor(), pilot_id=pid, new_name=new_name)
+
+    old, new = _definition_write(act)
+    typer.echo(f"renamed {old!r} to {new!r}" if old != new else f"{old!r} already has that name")
+
+
+def _set_pilot_archived(name: str, archived: bool) -> None:
+    from metrics import store
+
+    def act(s):
+        pid = store.pilot_id_by_name(s, name)
+        changed = store.set_pilot_archived(
+            session=s, actor=_actor(), pilot_id=pid, archived=archived
+        )
+        return s.get(store.Pilot, pid).name, changed
+
+    stored, changed = _definition_write(act)
+    word = "archived" if archived else "unarchived"
+    typer.echo(f"{word} {stored!r}" if changed else f"{stored!r} was already {word}")
+
+
+@pilots_app.command("archive")
+def pilots_archive(
+    name: Annotated[str, typer.Argument(help="The pilot's name (any case/spacing).")],
+) -> None:
+    """Archive a pilot: it leaves the Portfolio (a filter shows it); every value is kept."""
+    _set_pilot_archived(name, True)
+
+
+@pilots_app.command("unarchive")
+def pilots_unarchive(
+    name: Annotated[str, typer.Argument(help="The pilot's name (any case/spacing).")],
+) -> None:
+    """Bring an archived pilot back to the Portfolio."""
+    _set_pilot_archived(name, False)
+
+
+@metrics_app.command("rename")
+def metrics_rename(
+    pilot: Annotated[str, typer.Argument(help="The pilot's name.")],
+    key: Annotated[str, typer.Argument(help="The metric's key (stays the same).")],
+    new_label: Annotated[str, typer.Argument(help="The new label shown on pages and reports.")],
+) -> None:
+    """Change a metric's label (its key stays: imports use it). Audited."""
+    from metrics import store
+
+    def act(s):
+        mid = store.metric_id_by_key(s, store.pilot_id_by_name(s, pilot), key)
+        old = s.get(store.Metric, mid).label
+        return old, store.rename_metric(
+            session=s, actor=_actor(), metric_id=mid, new_label=new_label
+        )
+
+    old, new = _definition_write(act)
+    typer.echo(f"{key}: label {old!r} -> {new!r}" if old != new else f"{key}: label unchanged")
+
+
+def _set_metric_archived(pilot: str, key: str, archived: bool) -> None:
+    from metrics import store
+
+    def act(s):
+        mid = store.metric_id_by_key(s, store.pilot_id_by_name(s, pilot), key)
+        return store.set_metric_archived(
+            session=s, actor=_actor(), metric_id=mid, archived=archived
+        )
+
+    changed = _definition_write(act)
+    word = "archived" if archived else "unarchived"
+    typer.echo(f"{word} metric {key}" if changed else f"metric {key} was already {word}")
+
+
+@metrics_app.command("archive")
+def metrics_archive(
+    pilot: Annotated[str, typer.Argument(help="The pilot's name.")],
+    key: Annotated[str, typer.Argument(help="The metric's key.")],
+) -> None:
+    """Archive a metric: it leaves the pages, the summary and the recommendation; its
+    weekly values and history are kept."""
+    _set_metric_archived(pilot, key, True)
+
+
+@metrics_app.command("unarchive")
+def metrics_unarchive(
+    pilot: Annotated[str, typer.Argument(help="The pilot's name.")],
+    key: Annotated[str, typer.Argument(help="The metric's key.")],
+) -> None:
+    """Bring an archived metric back."""
+    _set_metric_archived(pilot, key, False)
 
 
 @export_app.command("summary")

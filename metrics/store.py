@@ -1884,7 +1884,9 @@ def summary_inputs(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 __all__ = [
     "UNCHECKED",
+    "Metric",
     "PermissionDenied",
+    "Pilot",
     "SaveResult",
     "StoreError",
     "WriteCounts",
