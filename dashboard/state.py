@@ -127,10 +127,13 @@ def pilots(version: tuple) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL, show_spinner=False)
-def metrics(version: tuple, pilot_id: int | None = None) -> pd.DataFrame:
-    """Metric definitions (store.metrics_frame), optionally of one pilot."""
+def metrics(
+    version: tuple, pilot_id: int | None = None, include_archived: bool = False
+) -> pd.DataFrame:
+    """Metric definitions (store.metrics_frame), optionally of one pilot; archived
+    metrics only with ``include_archived`` (the Admin page)."""
     with session_scope(get_engine()) as s:
-        return store.metrics_frame(s, pilot_id=pilot_id)
+        return store.metrics_frame(s, pilot_id=pilot_id, include_archived=include_archived)
 
 
 @st.cache_data(ttl=CACHE_TTL, show_spinner=False)

@@ -345,8 +345,11 @@ class SaveResult:
         changed; metric added: error_rate; metric changed: cycle_time (target)." or
         "Invoice copilot: nothing changed."."""
         if self.created:
-            added = ", ".join(self.metrics_added) or "none"
-            return f"Created {self.name} with {len(self.metrics_added)} metric(s): {added}."
+            n = len(self.metrics_added)
+            if not n:
+                return f"Created {self.name} (no metrics yet)."
+            added = ", ".join(self.metrics_added)
+            return f"Created {self.name} with {n} metric{'s' if n > 1 else ''}: {added}."
         if not self.changed:
             return f"{self.name}: nothing changed."
         parts = []
