@@ -580,7 +580,7 @@ def test_pilot_page_history_and_restore(app_db, monkeypatch):
     at = open_page("dashboard/pages/pilot.py", app_db["pilot"])
     table = history_frame(at)
     top = table.iloc[:2]
-    assert list(top["Action"]) == ["🗑 deleted", "corrected"]
+    assert list(top["Action"]) == ["deleted", "corrected"]
     assert list(top["Week"]) == ["2012-W06", "2012-W06"]
     assert list(top["Metric"]) == ["Resolution time (h)"] * 2
     assert list(top["Old value"]) == [61.2, 72.0]
@@ -595,7 +595,7 @@ def test_pilot_page_history_and_restore(app_db, monkeypatch):
     at.run(timeout=30)
     at.selectbox(key=f"history-week-{app_db['pilot']}").set_value("2012-02-06").run(timeout=30)
     table = history_frame(at)
-    assert list(table["Action"]) == ["🗑 deleted", "corrected", "entered"]
+    assert list(table["Action"]) == ["deleted", "corrected", "entered"]
 
     # restore needs a reason, then brings the value back
     choice = at.selectbox(key=f"history-restore-choice-{app_db['pilot']}")
@@ -628,7 +628,7 @@ def test_viewers_see_history_but_no_restore(app_db, monkeypatch):
     # StreamlitPageNotFoundError after this section has rendered (not this section's code)
     at = open_page("dashboard/pages/pilot.py", app_db["pilot"], check=False)
     table = history_frame(at)
-    assert table["Action"].iloc[0] == "🗑 deleted"
+    assert table["Action"].iloc[0] == "deleted"
     assert not [b for b in at.button if b.key == f"history-restore-{app_db['pilot']}"]
     assert "1 deleted value(s) can be restored by an editor or admin." in [
         c.value for c in at.caption
