@@ -52,6 +52,8 @@ VALUE_FORMAT = "%g"
 left, right = st.columns(2)
 with left:
     pilot_id = ui.pilot_picker(pilots, key="enter_pilot")
+if pilot_id is None:  # a link naming no pilot (the picker said so): nothing to enter
+    st.stop()
 ui.pilot_to_query(pilot_id)
 
 last_complete = C.last_complete_week(as_of).date()

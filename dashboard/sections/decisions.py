@@ -161,6 +161,8 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
     st.subheader("Record a decision")
     _show_flash()
     pilot_id = ui.pilot_picker(pilots, key="decide_pilot", label="Pilot to decide on")
+    if pilot_id is None:  # a link naming no pilot (the picker said so)
+        return
     row = pilots[pilots[C.PILOT_ID] == pilot_id].iloc[0]
     rec = str(row[C.RECOMMENDATION])
     ui.recommendation_badge(rec)

@@ -1,0 +1,407 @@
+# ruff: noqa: F811  (test functions take the imported fixture ``db`` as a parameter)
+"""Issue 10, data that must never be silently changed: pilot names unique ignoring case
+and spacing, rename and archive with a definition audit, typed numbers read the way
+people write them, distant weeks, a lost race named, links to unknown pilots, and
+status that reads without a colour-emoji font. Store tests run on SQLite and
+PostgreSQL (when its URL is set); page tests through AppTest."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from metrics import csvio, store
+from metrics.cli import main as cli_main
+from metrics.db import init_db, session_scope
+from metrics.models import AuditEvent, PilotCreate, pilot_name_key
+from tests.apptest_helpers import open_app
+from tests.factories import add_weeks, make_pilot, metric_id, metric_in
+from tests.test_pages import (
+    AS_OF,
+    HELPDESK,
+    INVOICE,
+    PILOT_PAGE,
+    _open_enter_with_url,
+    _texts,
+    _unescape,
+    db,  # noqa: F401  (the fixture: three pilots, AppTest database)
+)
+
+PILOT = "Claims triage agent"
+
+
+def _pilot_in(name: str = PILOT, **kw) -> PilotCreate:
+    fields = dict(
+        name=name, vendor="Acme AI", start_date=date(2026, 1, 5), decision_date=date(2026, 6, 26)
+    )
+    fields.update(kw)
+    return PilotCreate(**fields)
+
+
+def _cli(monkeypatch, capsys, url: str, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["pilotgate", "--database-url", url, *args])
+    try:
+        cli_main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# =========================================================================== item 1: names
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Claims triage agent", "claims triage agent"),
+        ("Claims triage agent", "  Claims   triage\tagent "),
+        ("Straße pilot", "STRASSE PILOT"),  # casefold, not lower()
+    ],
+)
+def test_name_key_ignores_case_and_spacing(a, b):
+    assert pilot_name_key(a) == pilot_name_key(b)
+
+
+def test_a_name_is_stored_with_collapsed_spaces():
+    assert _pilot_in("  Claims   triage agent ").name == "Claims triage agent"
+
+
+def test_creating_a_pilot_whose_name_differs_only_in_case_or_spacing_is_refused(session):
+    make_pilot(session, PILOT, owner="Dana", cost=1000.0)
+    session.commit()
+    before = store.data_version(session)
+    for other in ("claims triage agent", "Claims  Triage  Agent ", PILOT):
+        with pytest.raises(store.StoreError) as exc:
+            store.save_pilot(
+                session=session,
+                actor="tester",
+                pilot_in=_pilot_in(other, owner="Mallory", cost=1.0),
+                metrics_in=[metric_in("cycle_time", target=20.0)],
+                mode="create",
+            )
+        session.rollback()
+        assert f"a pilot named '{PILOT}' already exists" in str(exc.value)
+    p = store.pilots_frame(session)
+    assert p[["pilot", "owner", "cost"]].values.tolist() == [[PILOT, "Dana", 1000.0]]
+    assert store.metrics_frame(session)["key"].tolist() == ["resolution_time"]
+    assert store.data_version(session) == before
+
+
+def test_the_unique_index_refuses_a_second_spelling_even_past_the_store(session):
+    make_pilot(session, PILOT)
+    session.commit()
+    from metrics.models import Pilot
+
+    session.add(
+        Pilot(
+            name="CLAIMS triage agent",
+            name_key=pilot_name_key("CLAIMS triage agent"),
+            start_date=date(2026, 1, 5),
+            decision_date=date(2026, 6, 26),
+        )
+    )
+    with pytest.raises(sa.exc.IntegrityError):
+        session.flush()
+    session.rollback()
+
+
+def test_upsert_by_another_spelling_updates_the_pilot_without_renaming_it(session):
+    pid = make_pilot(session, PILOT, owner="Dana")
+    res = store.save_pilot(
+        session=session,
+        actor="tester",
+        pilot_in=_pilot_in("claims TRIAGE agent", owner="Eve"),
+        metrics_in=[metric_in()],
+    )
+    assert res.pilot_id == pid and not res.created
+    assert res.fields_changed == ("owner", "start_date", "decision_date")
+    assert store.pilots_frame(session)[["pilot", "owner"]].values.tolist() == [[PILOT, "Eve"]]
+
+
+def test_save_result_says_what_really_changed(session):
+    make_pilot(session, PILOT, metrics=[metric_in("cycle_time", target=20.0)])
+    same = store.save_pilot(
+        session=session,
+        actor="tester",
+        pilot_in=_pilot_in(start_date=date(2012, 1, 2), decision_date=date(2012, 6, 29)),
+        metrics_in=[metric_in("cycle_time", target=20.0)],
+        mode="update",
+    )
+    assert not same.changed
+    assert same.describe() == f"{PILOT}: nothing changed."
+    res = store.save_pilot(
+        session=session,
+        actor="tester",
+        pilot_in=_pilot_in(
+            start_date=date(2012, 1, 2), decision_date=date(2012, 6, 29), vendor="Beta", cost=5.0
+        ),
+        metrics_in=[metric_in("cycle_time", target=18.0), metric_in("error_rate", unit="%")],
+        mode="update",
+    )
+    assert res.describe() == (
+        f"Saved {PILOT}: vendor, cost changed; metric added: error_rate; "
+        "metric changed: cycle_time (target)."
+    )
+
+
+def test_pilots_import_refuses_a_name_matching_another_pilot_only_by_case(session):
+    make_pilot(session, PILOT, owner="Dana")
+    session.commit()
+    text = (
+        "pilot,vendor,owner,start_date,decision_date,metric,direction,target\n"
+        "claims triage AGENT,X,Mallory,2026-01-05,2026-06-26,cycle_time,lower_is_better,20\n"
+    )
+    rep = csvio.import_pilots(session=session, actor="tester", data=text)
+    assert not rep.ok
+    assert [str(e) for e in rep.errors] == [
+        "line 2, column pilot: pilot 'claims triage AGENT' matches the existing pilot "
+        f"'{PILOT}' (names are compared ignoring case and spacing): write its name exactly "
+        "to update it, or choose another name for a new pilot"
+    ]
+    session.rollback()
+    assert store.pilots_frame(session)["owner"].tolist() == ["Dana"]
+
+
+def test_pilots_import_refuses_two_spellings_of_one_pilot_in_a_file(session):
+    text = (
+        "pilot,start_date,decision_date,metric,direction,target\n"
+        f"{PILOT},2026-01-05,2026-06-26,cycle_time,lower_is_better,20\n"
+        "claims  triage agent,2026-01-05,2026-06-26,error_rate,lower_is_better,3\n"
+    )
+    rep = csvio.import_pilots(session=session, actor="tester", data=text)
+    assert [str(e) for e in rep.errors] == [
+        "line 3, column pilot: pilot 'claims  triage agent' is the pilot "
+        f"'{PILOT}' of line 2 (names are compared ignoring case and spacing): write it the "
+        "same way on every row"
+    ]
+    assert store.pilots_frame(session).empty
+
+
+def test_admin_new_pilot_with_an_existing_name_never_overwrites(db):
+    """The issue's case: "New pilot" named like an existing one replaced its vendor,
+    owner, dates and cost and added a metric, saying "0 metric(s) added"."""
+    with Session(db["engine"]) as s:
+        before = store.pilots_frame(s).set_index("pilot").loc[HELPDESK]
+        n_metrics = len(store.metrics_frame(s))
+    at = open_app("dashboard/pages/admin.py", as_of=AS_OF)
+    p = "adm-p0"
+    at.text_input(key=f"{p}-name").input("  helpdesk   TRIAGE assistant ")
+    at.text_input(key=f"{p}-vendor").input("Mallory AI")
+    at.text_input(key=f"{p}-owner").input("Mallory")
+    at.number_input(key=f"{p}-cost").set_value(1.0)
+    at.text_input(key=f"{p}-mnew-key").input("cost_per_ticket")
+    at.number_input(key=f"{p}-mnew-target").set_value(5.0)
+    at.button(key=f"{p}-save").click().run(timeout=30)
+    assert not at.exception
+    errors = [_unescape(e.value) for e in at.error]
+    assert errors == [
+        f"a pilot named '{HELPDESK}' already exists (names are compared ignoring case and "
+        f"spacing): pick it to edit it, or choose another name for 'helpdesk TRIAGE "
+        "assistant'"
+    ]
+    assert not at.success
+    with Session(db["engine"]) as s:
+        after = store.pilots_frame(s).set_index("pilot").loc[HELPDESK]
+        assert len(store.metrics_frame(s)) == n_metrics
+        assert len(store.pilots_frame(s)) == 3
+    assert (after["vendor"], after["owner"]) == (before["vendor"], before["owner"])
+    assert pd.isna(before["cost"]) and pd.isna(after["cost"])  # no cost set, none written
+
+
+# =========================================================================== item 2: archive
+
+
+def test_rename_and_archive_are_audited_and_keep_every_value(session):
+    pid = make_pilot(session, PILOT)
+    mid = metric_id(session, PILOT, "resolution_time")
+    add_weeks(session, mid, date(2012, 1, 2), [100.0, 90.0])
+    other = make_pilot(session, "Invoice copilot")
+    with pytest.raises(store.StoreError, match="a pilot named 'Invoice copilot' already exists"):
+        store.rename_pilot(session=session, actor="ana", pilot_id=pid, new_name="invoice COPILOT")
+    assert store.rename_pilot(
+        session=session, actor="ana", pilot_id=pid, new_name=" Claims  agent "
+    ) == ("Claims agent")
+    assert store.set_pilot_archived(session=session, actor="ana", pilot_id=pid, archived=True)
+    assert not store.set_pilot_archived(session=session, actor="ana", pilot_id=pid, archived=True)
+    store.rename_metric(session=session, actor="bo", metric_id=mid, new_label="Time to resolve")
+    store.set_metric_archived(session=session, actor="bo", metric_id=mid, archived=True)
+    session.commit()
+    p = store.pilots_frame(session).set_index("pilot_id")
+    assert (p.loc[pid, "pilot"], bool(p.loc[pid, "archived"])) == ("Claims agent", True)
+    assert not bool(p.loc[other, "archived"])
+    # an archived metric leaves the numbers; its values stay
+    assert mid not in set(store.metrics_frame(session)["metric_id"])
+    assert store.metrics_frame(session, include_archived=True).set_index("metric_id").loc[
+        mid, "label"
+    ] == ("Time to resolve")
+    assert store.measurements_frame(session, pilot_id=pid)["value"].tolist() == [100.0, 90.0]
+    h = store.definition_history_frame(session, pilot_id=pid)
+    changes = h[h["action"] != "create"][["actor", "entity", "action", "field", "old", "new"]]
+    assert changes.values.tolist() == [
+        ["ana", "pilot", "rename", "name", PILOT, "Claims agent"],
+        ["ana", "pilot", "archive", "archived", False, True],
+        ["bo", "metric", "rename", "label", "Resolution time", "Time to resolve"],
+        ["bo", "metric", "archive", "archived", False, True],
+    ]
+    assert set(h["pilot"]) == {"Claims agent"}
+
+
+def test_every_definition_change_is_in_the_history_and_the_revisions_export(session):
+    pid = make_pilot(session, PILOT, cost=100.0, metrics=[metric_in(baseline=120.0)])
+    store.save_pilot(
+        session=session,
+        actor="pmo",
+        pilot_in=_pilot_in(
+            start_date=date(2012, 1, 9), decision_date=date(2012, 6, 29), cost=150.0
+        ),
+        metrics_in=[metric_in(baseline=118.0, target=75.0, value_per_unit=12.5)],
+    )
+    store.set_stage(
+        session=session, actor="pmo", pilot_id=pid, stage="stopped", note="x"
+    ) if False else None
+    session.commit()
+    h = store.definition_history_frame(session, pilot_id=pid)
+    upd = h[h["action"] == "update"][["actor", "metric", "field", "old", "new"]]
+    assert upd.values.tolist() == [
+        ["pmo", "", "cost", 100.0, 150.0],
+        ["pmo", "", "start_date", "2012-01-02", "2012-01-09"],
+        ["pmo", "resolution_time", "baseline", 120.0, 118.0],
+        ["pmo", "resolution_time", "target", 80.0, 75.0],
+        ["pmo", "resolution_time", "value_per_unit", None, 12.5],
+    ]
+    rows = list(
+        csv.DictReader(io.StringIO(csvio.to_csv_text(store.revisions_export_frame(session))[1:]))
+    )
+    defs = [
+        (r["action"], r["metric"], r["field"], r["old_value"], r["new_value"], r["actor"])
+        for r in rows
+        if r["action"].endswith("_update")
+    ]
+    assert defs == [
+        ("pilot_update", "", "cost", "100.0", "150.0", "pmo"),
+        ("pilot_update", "", "start_date", "2012-01-02", "2012-01-09", "pmo"),
+        ("metric_update", "resolution_time", "baseline", "120.0", "118.0", "pmo"),
+        ("metric_update", "resolution_time", "target", "80.0", "75.0", "pmo"),
+        ("metric_update", "resolution_time", "value_per_unit", "", "12.5", "pmo"),
+    ]
+    assert {r["pilot"] for r in rows} == {PILOT}
+
+
+def test_cli_renames_and_archives(engine, monkeypatch, capsys):
+    url = engine.url.render_as_string(hide_password=False)
+    with session_scope(engine) as s:
+        make_pilot(s, PILOT)
+    code, out, err = _cli(
+        monkeypatch, capsys, url, "pilots", "rename", "claims  TRIAGE agent", "Claims bot"
+    )
+    assert (code, out, err) == (0, f"renamed '{PILOT}' to 'Claims bot'\n", "")
+    code, out, _ = _cli(monkeypatch, capsys, url, "pilots", "archive", "claims bot")
+    assert (code, out) == (0, "archived 'Claims bot'\n")
+    code, out, _ = _cli(
+        monkeypatch, capsys, url, "metrics", "rename", "Claims bot", "resolution_time", "TTR"
+    )
+    assert (code, out) == (0, "resolution_time: label 'Resolution time' -> 'TTR'\n")
+    code, out, err = _cli(monkeypatch, capsys, url, "metrics", "archive", "Claims bot", "nope")
+    assert code == 1 and err == "error: no metric 'nope' (its metrics: resolution_time)\n"
+    code, out, err = _cli(monkeypatch, capsys, url, "pilots", "unarchive", "Nobody")
+    assert code == 1 and err.startswith("error: no pilot named 'Nobody'")
+    with Session(engine) as s:
+        p = store.pilots_frame(s)
+    assert p[["pilot", "archived"]].values.tolist() == [["Claims bot", True]]
+
+
+def test_portfolio_hides_archived_pilots_unless_asked(db):
+    with session_scope(db["engine"]) as s:
+        store.set_pilot_archived(session=s, actor="t", pilot_id=db["invoice"], archived=True)
+    at = open_app(None, as_of=AS_OF)
+    names = " ".join(str(x) for x in at.dataframe[0].value["Pilot"]) if at.dataframe else ""
+    assert INVOICE not in names and HELPDESK in names
+    at.toggle(key="portfolio-show-archived").set_value(True).run(timeout=30)
+    names = " ".join(str(x) for x in at.dataframe[0].value["Pilot"])
+    assert INVOICE in names
+
+
+def test_pilot_page_shows_the_definition_history(db):
+    with session_scope(db["engine"]) as s:
+        store.rename_metric(
+            session=s, actor="ana", metric_id=db["resolution_time"], new_label="TTR"
+        )
+    at = open_app(PILOT_PAGE, as_of=AS_OF, pilot_id=db["helpdesk"])
+    table = next(d.value for d in at.dataframe if "Field" in d.value.columns)
+    top = table.iloc[0]
+    assert (top["By"], top["What"], top["Change"], top["Field"], top["Old"], top["New"]) == (
+        "ana",
+        "metric resolution_time",
+        "rename",
+        "label",
+        "Resolution time",
+        "TTR",
+    )
+
+
+def test_migration_renames_old_pilots_that_clash_and_audits_it(tmp_path):
+    from metrics.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    init_db(engine, revision="0002")
+    with engine.begin() as conn:
+        for i, name in ((1, "Claims agent"), (2, "claims  AGENT"), (3, "Other")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO pilot (id, name, vendor, use_case, owner, stage, start_date, "
+                    "decision_date, trailing_window, min_weeks, created_at, updated_at) VALUES "
+                    "(:i, :n, '', '', '', 'pilot', '2026-01-05', '2026-06-26', 4, 4, "
+                    "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                ),
+                {"i": i, "n": name},
+            )
+    init_db(engine)
+    with Session(engine) as s:
+        names = store.pilots_frame(s).set_index("pilot_id")["pilot"].to_dict()
+        (audit,) = s.exec(select(AuditEvent)).all()
+    assert names == {1: "Claims agent", 2: "claims  AGENT (duplicate)", 3: "Other"}
+    assert (audit.actor, audit.entity_id, audit.action) == ("migration 0003", 2, "rename")
+    assert json.loads(audit.detail)["before"] == {"name": "claims  AGENT"}
+    engine.dispose()
+
+
+# =========================================================================== item 12: links
+
+
+@pytest.mark.parametrize("raw", ["999", "abc"])
+def test_a_link_to_an_unknown_pilot_says_so_and_shows_no_other_pilot(db, raw):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.apptest_helpers import APP
+
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["as_of"] = AS_OF
+    at.query_params["pilot"] = raw
+    at.switch_page(PILOT_PAGE).run(timeout=30)
+    assert not at.exception
+    assert [_unescape(e.value) for e in at.error] == [
+        f"No pilot “{raw}” found: the link's `?pilot=` names a pilot that does not exist "
+        "(or no longer does). Choose a pilot in the list."
+    ]
+    text = _texts(at)
+    assert HELPDESK not in [t.value for t in at.title]
+    assert "Recommendation" not in text
+    assert at.selectbox(key="pilot_page_pilot").value is None
+    # picking a pilot by hand shows it
+    at.selectbox(key="pilot_page_pilot").set_value(db["invoice"]).run(timeout=30)
+    assert not at.error
+    assert [t.value for t in at.title][-1] == INVOICE
+
+    at = _open_enter_with_url({"pilot": raw})
+    assert len(at.error) == 1 and "found" in at.error[0].value
+    assert not at.number_input  # no form of another pilot
