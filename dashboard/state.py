@@ -167,6 +167,7 @@ def import_preview(
     decimal: str | None = None,
     date_format: str | None = None,
     progress=None,
+    allow_distant_weeks: bool = False,
 ):
     """A dry run of :func:`metrics.csvio.import_measurements` with updates allowed (the
     page asks for the confirmation): the validation report and the values it would change.
@@ -180,7 +181,14 @@ def import_preview(
 
     from metrics import csvio
 
-    key = (version, hashlib.sha256(data).hexdigest(), source, decimal, date_format)
+    key = (
+        version,
+        hashlib.sha256(data).hexdigest(),
+        source,
+        decimal,
+        date_format,
+        allow_distant_weeks,
+    )
     held = st.session_state.get("_import_preview")
     if held is not None and held[0] == key:
         return held[1]
@@ -195,6 +203,7 @@ def import_preview(
             decimal=decimal,
             date_format=date_format,
             progress=progress,
+            allow_distant_weeks=allow_distant_weeks,
         )
     st.session_state["_import_preview"] = (key, report)
     return report

@@ -257,6 +257,14 @@ def import_measurements(
         Literal["dmy", "mdy"] | None,
         typer.Option("--date-format", help="Dates like 03/04/2026: day-first or month-first."),
     ] = None,
+    allow_distant_weeks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-distant-weeks",
+            help="Accept weeks more than 156 weeks before a pilot's start or 52 after its "
+            "decision date (else refused as a likely typo in the year).",
+        ),
+    ] = False,
 ) -> None:
     """Import weekly measurements; on any error nothing is written and the exit code is 1."""
     data = _read_input(file)
@@ -274,6 +282,7 @@ def import_measurements(
             reason=reason,
             decimal=decimal,
             date_format=date_format,
+            allow_distant_weeks=allow_distant_weeks,
         )
         if not report.ok:
             s.rollback()
@@ -290,6 +299,11 @@ def import_measurements(
             typer.echo(f"{file}: choose the decimal separator: --decimal comma|dot", err=True)
         if report.ask_date_format:
             typer.echo(f"{file}: choose the date format: --date-format dmy|mdy", err=True)
+        if report.ask_distant_weeks:
+            typer.echo(
+                f"{file}: if those weeks are right, confirm them: --allow-distant-weeks",
+                err=True,
+            )
         _fail(f"{file}: {report.summary_line()}")
     typer.echo(report.summary_line())
 

@@ -121,11 +121,13 @@ __all__ = [
     "PilotImportReport",
     "Progress",
     "RowError",
+    "TypedNumber",
     "export_measurements_frame",
     "import_measurements",
     "import_pilots",
     "parse_measurements_csv",
     "parse_pilots_csv",
+    "parse_typed_number",
     "to_csv_text",
 ]
 
@@ -379,6 +381,8 @@ class ImportReport(_Report):
             choose (the decimal separator; day-first or month-first); ``errors``
             holds the question, with the line where it arises.
         reason: the revision reason the rows were (or would be) written with.
+        ask_distant_weeks: some weeks are far from their pilot's dates and were
+            refused; confirming them (``allow_distant_weeks``) imports them.
     """
 
     rows: pd.DataFrame
@@ -397,6 +401,7 @@ class ImportReport(_Report):
     ask_decimal: bool = False
     ask_date_format: bool = False
     reason: str = ""
+    ask_distant_weeks: bool = False
 
     @property
     def ok(self) -> bool:
@@ -767,6 +772,8 @@ class _Reading:
     date_format_used: str = ""
     ask_decimal: bool = False
     ask_date_format: bool = False
+    allow_distant_weeks: bool = False
+    ask_distant_weeks: bool = False
 
 
 def parse_measurements_csv(
@@ -777,6 +784,7 @@ def parse_measurements_csv(
     decimal: str | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    allow_distant_weeks: bool = False,
 ) -> ImportReport:
     """Parse and validate a measurements CSV (long or wide form) without touching a database.
 
@@ -795,6 +803,11 @@ def parse_measurements_csv(
         date_format: ``"dmy"`` | ``"mdy"``: how to read dates like ``03/04/2026``;
             None: decided from the whole column, or asked.
         progress: called with (fraction 0..1, text) while reading and checking.
+        allow_distant_weeks: accept weeks far from the pilot's dates
+            (:func:`metrics.store.distant_weeks`: more than 156 weeks before the start
+            or 52 after the decision date); else each is an error naming its line and
+            ``ask_distant_weeks`` is set. ``metrics`` needs start_date and
+            decision_date columns for this check (else it is skipped).
 
     Returns:
         An :class:`ImportReport`; ``written`` is False and the counts are what a write
@@ -815,6 +828,7 @@ def parse_measurements_csv(
     except _FileError as exc:
         return ImportReport(_empty_rows(), [exc.error], "")
     reading = _Reading(table.delimiter, decimal, date_format)
+    reading.allow_distant_weeks = allow_distant_weeks
     meta = {"notices": table.notices, "delimiter": table.delimiter}
     names = set(table.names)
     if METRIC_COL in names or VALUE_COL in names:
@@ -865,6 +879,7 @@ def parse_measurements_csv(
         date_format=reading.date_format_used,
         ask_decimal=reading.ask_decimal,
         ask_date_format=reading.ask_date_format,
+        ask_distant_weeks=reading.ask_distant_weeks,
     )
     if progress is not None:
         progress(1.0, "Checked")
@@ -1018,9 +1033,10 @@ def _validate(
     # ---- metric
     metric_missing = (cells[METRIC_COL] == "").to_numpy()
     err.add(cells, metric_missing, cells["mcol"], "metric is missing")
-    lookup = metrics[[C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value"]].assign(
-        unit=metrics.get("unit", "")
-    )
+    dates = [c for c in (C.START_DATE, C.DECISION_DATE) if c in metrics]
+    lookup = metrics[
+        [C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value", *dates]
+    ].assign(unit=metrics.get("unit", ""))
     lookup = lookup.rename(columns={C.KEY: METRIC_COL})
     cells = cells.merge(lookup, on=[PILOT_COL, METRIC_COL], how="left", validate="many_to_one")
     metric_unknown = cells_pilot_ok & ~metric_missing & cells[C.METRIC_ID].isna().to_numpy()
@@ -1034,6 +1050,19 @@ def _validate(
             for p, m in zip(sub[PILOT_COL], sub[METRIC_COL], strict=True)
         ]
         err.add(cells, metric_unknown, cells["mcol"], reason)
+
+    # ---- week far from the pilot's dates (one shared rule: metrics.store.distant_weeks)
+    if not reading.allow_distant_weeks and {C.START_DATE, C.DECISION_DATE} <= set(cells):
+        judged = cells[C.METRIC_ID].notna() & cells["monday"].notna()
+        if judged.any():
+            sub = cells.loc[judged]
+            mask, reasons = store.distant_weeks(
+                sub["monday"], sub[C.START_DATE], sub[C.DECISION_DATE]
+            )
+            if mask.any():
+                reason = pd.Series(reasons, index=sub.index, dtype=object)
+                err.add(sub, mask, disp[WEEK_COL], reason)
+                reading.ask_distant_weeks = True
 
     # ---- value
     raw = cells[VALUE_COL].to_numpy(dtype=object)
@@ -1289,6 +1318,85 @@ def _parse_values(raw: np.ndarray, lines: np.ndarray, reading: _Reading) -> _Val
         reasons[i] = _not_number_message(text(i))
     values = np.where(valid & ~missing, values, np.nan)
     return _Values(values, reasons, missing, percent & valid)
+
+
+@dataclass(frozen=True)
+class TypedNumber:
+    """A number typed into a form, read by :func:`parse_typed_number`.
+
+    Attributes:
+        value: the number (the metric's unit; a percent value in percentage points),
+            None when the text is empty or has a problem.
+        problem: why the text is not a number, in plain words; None when fine.
+        as_typed: True when the text is the number's plain form (``61.2``, ``-3``): it
+            can only mean ``value``. False when reading it took an interpretation (a
+            decimal comma, thousands separators, a unit or a percent sign), which a
+            form should show before it writes.
+    """
+
+    value: float | None
+    problem: str | None = None
+    as_typed: bool = True
+
+
+_PLAIN_TYPED = re.compile(r"^[+-]?(?:\d+(?:\.\d+)?|\.\d+)$")
+
+
+def parse_typed_number(text: str, unit: str = "") -> TypedNumber:
+    """Read one number as a person types it, with the same reader as the import
+    (:func:`_parse_values`): decimal dot or comma (``4,2`` = 4.2), thousands marks
+    (``1.234,5`` = 1234.5, ``1,234.5``, ``1 234``), a percent sign on a ``%`` metric,
+    and a trailing unit equal to the metric's (``61,2 h``). A text that reads two ways
+    (``1,234``: 1.234 or 1234) is refused with both readings; never guessed.
+
+    Args:
+        text: what was typed.
+        unit: the metric's unit ("" when none).
+
+    Returns:
+        :class:`TypedNumber` (value None and no problem for an empty text).
+    """
+    raw = (text or "").strip()
+    if not raw:
+        return TypedNumber(None)
+    body = raw
+    u = (unit or "").strip()
+    if u and u != PERCENT_UNIT and body.lower().endswith(u.lower()):
+        stripped = body[: len(body) - len(u)].rstrip()
+        if stripped and stripped[-1].isdigit():
+            body = stripped
+    reading = _Reading(delimiter="")  # no file convention: a two-way text is asked
+    parsed = _parse_values(np.array([body], dtype=object), np.array([1]), reading)
+    value = float(parsed.values[0])
+    if parsed.reasons[0] is not None or math.isnan(value):
+        if reading.ask_decimal:
+            values = (
+                _parse_values(
+                    np.array([body], dtype=object), np.array([1]), _Reading(decimal=DECIMAL_COMMA)
+                ).values[0],
+                _parse_values(
+                    np.array([body], dtype=object), np.array([1]), _Reading(decimal=DECIMAL_DOT)
+                ).values[0],
+            )
+            a, b = sorted(float(v) for v in values)
+            return TypedNumber(
+                None,
+                f"'{_short(raw)}' reads two ways: {_num_text(a)} or {_num_text(b)}. Type "
+                f"{_num_text(b)} (no thousands separator) for {_num_text(b)}, or add a decimal "
+                f"digit ({_short(raw)}0) for {_num_text(a)}",
+                False,
+            )
+        return TypedNumber(None, _not_number_message(raw), False)
+    if parsed.percent[0] and u != PERCENT_UNIT:
+        return TypedNumber(
+            None,
+            f"'{_short(raw)}' has a percent sign but this metric is measured in "
+            f"{u or 'no unit'}: type the number without %",
+            False,
+        )
+    if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+        return TypedNumber(None, f"'{_short(raw)}' is not a finite number in range", False)
+    return TypedNumber(value, None, bool(_PLAIN_TYPED.match(raw)))
 
 
 # --------------------------------------------------------------------------- weeks
@@ -1561,6 +1669,73 @@ def _change_keys(df: pd.DataFrame) -> list[tuple]:
     )
 
 
+def same_changes(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """True when two ``changes`` frames list the same stored values changing the same
+    way (metric, week, old and new value and note), whatever their order."""
+    return _change_keys(a) == _change_keys(b)
+
+
+def changed_meanwhile(
+    session: Session, shown: pd.DataFrame, now: pd.DataFrame, rows: pd.DataFrame | None = None
+) -> list[str]:
+    """Who changed what since a preview: one message per stored value of the file's
+    weeks that differs between the ``changes`` a person saw (``shown``) and those
+    found now (``now``), naming who stored what and when
+    (:func:`metrics.store.conflict_message`), e.g. "Resolution time 2012-W06 was
+    changed by alice to 75.0 h at 10:04 UTC while you were editing; your value 71.0
+    (line 2) was not saved. Reload to see it."
+
+    Args:
+        shown, now: :data:`CHANGE_COLUMNS` frames (a dry run's ``changes``).
+        rows: the report's rows (line, metric_id, week, value) to name the file's value
+            of a week that was new when shown; optional.
+
+    Returns:
+        The messages, in file order; empty when nothing differs.
+    """
+
+    def keyed(df: pd.DataFrame) -> dict[tuple[int, date], tuple]:
+        if df is None or df.empty:
+            return {}
+        return {
+            (int(m), pd.Timestamp(w).date()): (float(o), str(on or ""), int(ln), float(v))
+            for m, w, o, on, ln, v in zip(
+                df[METRIC_ID_COL],
+                df[WEEK_COL],
+                df[OLD_VALUE_COL],
+                df[OLD_NOTE_COL].fillna(""),
+                df[LINE_COL],
+                df[VALUE_COL],
+                strict=True,
+            )
+        }
+
+    a, b = keyed(shown), keyed(now)
+    lines: dict[tuple[int, date], tuple[int, float]] = {}
+    if rows is not None and not rows.empty:
+        for m, w, ln, v in zip(
+            rows[METRIC_ID_COL], rows[WEEK_COL], rows[LINE_COL], rows[VALUE_COL], strict=True
+        ):
+            lines[(int(m), pd.Timestamp(w).date())] = (int(ln), float(v))
+    differing = sorted(
+        {
+            k
+            for k in a.keys() | b.keys()
+            if a.get(k, (None, None))[:2] != b.get(k, (None, None))[:2]
+        },
+        key=lambda k: (b.get(k) or a.get(k) or (0, 0, lines.get(k, (0, 0))[0]))[2],
+    )
+    out = []
+    for key in differing:
+        got = b.get(key) or a.get(key)
+        line, value = (got[2], got[3]) if got else lines.get(key, (None, None))
+        yours = "value" if value is None else f"value {_num_text(value)}"
+        if line is not None:
+            yours += f" (line {line})"
+        out.append(store.conflict_message(session, metric_id=key[0], week=key[1], yours=yours))
+    return out
+
+
 def import_measurements(
     *,
     session: Session,
@@ -1574,6 +1749,7 @@ def import_measurements(
     date_format: str | None = None,
     expected_changes: pd.DataFrame | None = None,
     progress: Progress | None = None,
+    allow_distant_weeks: bool = False,
 ) -> ImportReport:
     """Validate a measurements CSV completely, then write all of it or nothing.
 
@@ -1599,6 +1775,8 @@ def import_measurements(
             when given, the write is refused unless exactly those values would change
             now and exactly that many are updated.
         progress: called with (fraction 0..1, text) while reading and writing.
+        allow_distant_weeks: the user confirmed weeks far from their pilot's dates
+            (``--allow-distant-weeks``, the Import page's tick box); else refused.
 
     Returns:
         :class:`ImportReport`. A :class:`metrics.store.StoreError` or a database
@@ -1615,6 +1793,7 @@ def import_measurements(
         decimal=decimal,
         date_format=date_format,
         progress=_scaled(progress, 0.0, 0.8),
+        allow_distant_weeks=allow_distant_weeks,
     )
     report.reason = reason.strip() if reason and reason.strip() else f"import {source}".strip()
     if report.errors:
@@ -1622,10 +1801,11 @@ def import_measurements(
     if expected_changes is not None and _change_keys(report.changes) != _change_keys(
         expected_changes
     ):
+        who = changed_meanwhile(session, expected_changes, report.changes, report.rows)
         return _write_failed(
             report,
-            "the stored values changed since the preview (someone else wrote some of these "
-            "weeks): nothing written; check the values that would change again",
+            "the stored values changed since the preview; nothing written: "
+            + (" ".join(who) or "check the values that would change again"),
         )
     if not update and not report.changes.empty:
         report.needs_confirmation = True

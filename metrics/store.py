@@ -865,6 +865,61 @@ class WriteCounts:
         return self.created + self.updated + self.unchanged
 
 
+#: A week this many weeks or more before the pilot's start week, or after its decision
+#: week, is almost always a typo (2016 for 2026) and is refused unless the user
+#: confirms it (DESIGN §6: ``--allow-distant-weeks``, a tick box on the pages).
+DISTANT_WEEKS_BEFORE_START = 156
+DISTANT_WEEKS_AFTER_DECISION = 52
+
+
+def distant_weeks(
+    weeks: pd.Series, start_dates: pd.Series, decision_dates: pd.Series
+) -> tuple[np.ndarray, list[str | None]]:
+    """Which weeks are far from their pilot's dates (DESIGN §6), and why.
+
+    The one check behind the import (CLI, Import page, API) and the Enter page: a week
+    more than :data:`DISTANT_WEEKS_BEFORE_START` weeks before the Monday of the start
+    date, or more than :data:`DISTANT_WEEKS_AFTER_DECISION` weeks after the Monday of
+    the decision date. Vectorised; only distant rows are worded.
+
+    Args:
+        weeks, start_dates, decision_dates: aligned Series of dates or datetime64
+            (NaT/None: not judged).
+
+    Returns:
+        (mask: bool array, reasons: one text per row, None where not distant), e.g.
+        "week 2016-W05 is 520 weeks before the pilot's start week 2026-W01 (more than
+        156): check the year, or confirm distant weeks".
+    """
+    w = pd.to_datetime(pd.Series(weeks).reset_index(drop=True), errors="coerce")
+    start = pd.to_datetime(pd.Series(start_dates).reset_index(drop=True), errors="coerce")
+    decision = pd.to_datetime(pd.Series(decision_dates).reset_index(drop=True), errors="coerce")
+    start_monday = start - pd.to_timedelta(start.dt.day_of_week, unit="D")
+    decision_monday = decision - pd.to_timedelta(decision.dt.day_of_week, unit="D")
+    before = ((start_monday - w).dt.days // 7).to_numpy()
+    after = ((w - decision_monday).dt.days // 7).to_numpy()
+    with np.errstate(invalid="ignore"):
+        early = np.nan_to_num(before, nan=0) > DISTANT_WEEKS_BEFORE_START
+        late = np.nan_to_num(after, nan=0) > DISTANT_WEEKS_AFTER_DECISION
+    mask = early | late
+    reasons: list[str | None] = [None] * len(w)
+    for i in np.flatnonzero(mask):
+        label = C.iso_label(w.iloc[i])
+        if early[i]:
+            reasons[i] = (
+                f"week {label} is {int(before[i])} weeks before the pilot's start week "
+                f"{C.iso_label(start_monday.iloc[i])} (more than "
+                f"{DISTANT_WEEKS_BEFORE_START}): check the year, or confirm distant weeks"
+            )
+        else:
+            reasons[i] = (
+                f"week {label} is {int(after[i])} weeks after the pilot's decision week "
+                f"{C.iso_label(decision_monday.iloc[i])} (more than "
+                f"{DISTANT_WEEKS_AFTER_DECISION}): check the year, or confirm distant weeks"
+            )
+    return mask, reasons
+
+
 def check_measurement_rows(rows: pd.DataFrame, metric_ranges: pd.DataFrame) -> list[str]:
     """Problems with rows about to be written (the store's last line of defence).
 
@@ -1899,6 +1954,7 @@ __all__ = [
     "data_version",
     "definition_history_frame",
     "delete_measurement",
+    "distant_weeks",
     "find_pilot_by_name",
     "measurements_frame",
     "metric_id_by_key",
