@@ -468,7 +468,7 @@ def week_state(engine, mid: int, week: date = W6) -> tuple:
 
 def test_enter_correction_needs_a_reason(app_db):
     at = enter_week(app_db)
-    at.number_input(key=value_key(app_db, "resolution_time")).set_value(60.0)
+    at.text_input(key=value_key(app_db, "resolution_time")).input("60.0")
     click(at, app_db, "preview")
     assert any("A reason for the correction is required" in w.value for w in at.warning)
     click(at, app_db, "save")
@@ -491,8 +491,9 @@ def test_enter_correction_needs_a_reason(app_db):
 
 def test_enter_new_week_needs_no_reason_field(app_db):
     at = enter_week(app_db, date(2012, 2, 13))
-    assert [t.label for t in at.text_input] == ["Note (optional)"]
-    at.number_input(key=value_key(app_db, "resolution_time", date(2012, 2, 13))).set_value(70.0)
+    labels = [t.label for t in at.text_input if not t.key.startswith("enter-value-")]
+    assert labels == ["Note (optional)"]
+    at.text_input(key=value_key(app_db, "resolution_time", date(2012, 2, 13))).input("70.0")
     click(at, app_db, "save", date(2012, 2, 13))
     assert "1 created" in at.success[0].value
     _, revs = week_state(app_db["engine"], app_db["resolution_time"], date(2012, 2, 13))
@@ -528,7 +529,7 @@ def test_enter_delete_a_value_with_a_reason(app_db):
 
 def test_enter_typed_value_and_delete_together_is_refused(app_db):
     at = enter_week(app_db)
-    at.number_input(key=value_key(app_db, "error_rate")).set_value(4.0)
+    at.text_input(key=value_key(app_db, "error_rate")).input("4.0")
     at.checkbox(
         key=f"enter-delete-{app_db['pilot']}-{app_db['error_rate']}-{W6.isoformat()}"
     ).check()
@@ -543,14 +544,14 @@ def test_enter_typed_value_and_delete_together_is_refused(app_db):
 def test_enter_second_identical_submit_writes_once(app_db):
     """A double-clicked Save: the second submit carries the version the first one saw."""
     at = enter_week(app_db)
-    at.number_input(key=value_key(app_db, "resolution_time")).set_value(60.0)
+    at.text_input(key=value_key(app_db, "resolution_time")).input("60.0")
     at.text_input(key=f"enter-reason-{app_db['pilot']}-{W6.isoformat()}").set_value("typo")
     click(at, app_db, "save")
     assert "1 updated" in at.success[0].value
     # the second click of the double click: same values, same (old) form version
     seen = f"enter-seen-{app_db['pilot']}-{W6.isoformat()}"
     at.session_state[seen] = {app_db["resolution_time"]: 1, app_db["error_rate"]: 1}
-    at.number_input(key=value_key(app_db, "resolution_time", gen="-v1")).set_value(60.0)
+    at.text_input(key=value_key(app_db, "resolution_time", gen="-v1")).input("60.0")
     at.text_input(key=f"enter-reason-{app_db['pilot']}-{W6.isoformat()}-v1").set_value("typo")
     click(at, app_db, "save")
     assert [s.value for s in at.success] == [
