@@ -49,27 +49,36 @@ def empty_state_links() -> None:
         )
 
 
+#: Markers for markdown (tile labels, links, captions): Streamlit's Material icons, a
+#: font shipped with Streamlit, so they render on any machine; colour emoji (🟢 ✅)
+#: rendered as identical empty boxes without a colour-emoji font (issue 10). Each
+#: shape differs, and the word always follows, so colour is never the only signal.
 RECOMMENDATION_ICONS = {
-    C.GO: "🟢",
-    C.EXTEND: "🟡",
-    C.NO_GO: "🔴",
-    C.INSUFFICIENT: "⚪",
+    C.GO: ":material/check_circle:",
+    C.EXTEND: ":material/schedule:",
+    C.NO_GO: ":material/cancel:",
+    C.INSUFFICIENT: ":material/help:",
 }
 BADGE_COLORS = {C.GO: "green", C.EXTEND: "orange", C.NO_GO: "red", C.INSUFFICIENT: "gray"}
+#: Status words for tables and tiles (dataframe cells show no icons: the word is the
+#: status, readable in any font and for colour-blind readers).
 STATUS_LABELS = {
-    C.MET: "✅ met",
-    C.ON_TRACK: "🟢 on track",
-    C.AT_RISK: "🟠 at risk",
-    C.OFF_TRACK: "🔴 off track",
-    C.INSUFFICIENT: "⚪ insufficient data",
+    C.MET: "met",
+    C.ON_TRACK: "on track",
+    C.AT_RISK: "at risk",
+    C.OFF_TRACK: "off track",
+    C.INSUFFICIENT: "insufficient data",
 }
 #: A guardrail's status in the product's words (docs/decision-rules.md §4): met = held,
 #: off_track = breached.
 GUARDRAIL_STATUS_LABELS = {
-    C.MET: "✅ held",
-    C.OFF_TRACK: "🔴 breached",
-    C.INSUFFICIENT: "⚪ insufficient data",
+    C.MET: "held",
+    C.OFF_TRACK: "breached",
+    C.INSUFFICIENT: "insufficient data",
 }
+#: A met / not yet met condition (stage gates, checklist) in markdown.
+MET_ICON = ":material/check_box:"
+UNMET_ICON = ":material/check_box_outline_blank:"
 #: Raw stored words (CSV, store messages) -> the words the UI shows.
 FRIENDLY_WORDS = {
     "no_go": "no-go",
@@ -286,10 +295,11 @@ def pilot_to_query(pilot_id: int) -> None:
 
 
 def recommendation_text(rec: str | None) -> str:
-    """``🟢 go`` etc., for tables."""
+    """``go``, ``no-go``… for tables and plain text: the word, no emoji (see
+    :data:`RECOMMENDATION_ICONS` for markdown)."""
     if rec is None or (isinstance(rec, float) and pd.isna(rec)):
         rec = C.INSUFFICIENT
-    return f"{RECOMMENDATION_ICONS.get(rec, '')} {RECOMMENDATION_LABELS.get(rec, rec)}".strip()
+    return str(RECOMMENDATION_LABELS.get(rec, rec))
 
 
 def recommendation_badge(rec: str) -> None:
@@ -301,8 +311,8 @@ def recommendation_badge(rec: str) -> None:
 
 
 def status_text(status: str | None, role: str | None = None) -> str:
-    """``✅ met``, ``🔴 off track``… for tables and tiles; for a guardrail metric
-    (``role="guardrail"``) ``✅ held``, ``🔴 breached`` or ``⚪ insufficient data``
+    """``met``, ``off track``… for tables and tiles; for a guardrail metric
+    (``role="guardrail"``) ``held``, ``breached`` or ``insufficient data``
     (its status is judged by the non-inferiority margin, docs/decision-rules.md §4)."""
     if status is None or (isinstance(status, float) and pd.isna(status)):
         return "n/a"

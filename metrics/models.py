@@ -196,6 +196,13 @@ class Pilot(PilotBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+@sa.event.listens_for(Pilot, "before_insert")
+@sa.event.listens_for(Pilot, "before_update")
+def _fill_name_key(_mapper, _connection, target: Pilot) -> None:
+    """Every ORM write of a pilot keeps ``name_key`` in step with ``name``."""
+    target.name_key = pilot_name_key(target.name or "")
+
+
 class PilotCreate(PilotBase):
     """Validated input for creating or replacing a pilot."""
 

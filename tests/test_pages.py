@@ -183,9 +183,9 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     table = at.dataframe[0].value
     rows = table.set_index("Pilot")
     assert list(rows.index) == [FRAUD, HELPDESK, INVOICE]
-    assert rows.loc[HELPDESK, "Recommendation"] == "🟢 go"
-    assert rows.loc[INVOICE, "Recommendation"] == "🟡 extend"
-    assert rows.loc[FRAUD, "Recommendation"] == "⚪ insufficient data"
+    assert rows.loc[HELPDESK, "Recommendation"] == "go"
+    assert rows.loc[INVOICE, "Recommendation"] == "extend"
+    assert rows.loc[FRAUD, "Recommendation"] == "insufficient data"
     assert rows.loc[HELPDESK, "Primary met"] == "1 / 1"
     assert rows.loc[HELPDESK, "Last reported"] == "2012-W06"
     assert rows.loc[HELPDESK, "Completeness"] == pytest.approx(100 * 6 / 7)
@@ -196,10 +196,10 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     assert "Days to decision" not in table.columns
     tiles = dict(_metric_tiles(at))
     assert tiles["Pilots"] == "3"
-    assert tiles["🟢 go"] == "1"
-    assert tiles["🟡 extend"] == "1"
-    assert tiles["🔴 no-go"] == "0"
-    assert tiles["⚪ insufficient data"] == "1"
+    assert tiles[":material/check_circle: go"] == "1"
+    assert tiles[":material/schedule: extend"] == "1"
+    assert tiles[":material/cancel: no-go"] == "0"
+    assert tiles[":material/help: insufficient data"] == "1"
     assert tiles["pilot"] == "3"
 
 
@@ -258,8 +258,8 @@ def test_portfolio_filters(db):
 def test_portfolio_links_every_pilot_to_its_page(db):
     at = _app()
     links = {link.value: link.proto.query_string for link in at.get("page_link")}
-    assert links["🟢 " + HELPDESK] == f"pilot={db['helpdesk']}"
-    assert links["🟡 " + INVOICE] == f"pilot={db['invoice']}"
+    assert links[":material/check_circle: " + HELPDESK] == f"pilot={db['helpdesk']}"
+    assert links[":material/schedule: " + INVOICE] == f"pilot={db['invoice']}"
     assert all(link.proto.page.endswith("pilot") for link in at.get("page_link"))
 
 
