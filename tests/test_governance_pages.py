@@ -31,8 +31,8 @@ EXPORT_PAGE = "dashboard/pages/export.py"
 START = date(2012, 1, 2)
 AS_OF = date(2012, 2, 20)
 
-UNMET = UNMET + ""  # a gate condition not met
-MET = MET + ""
+UNMET = ":material/check_box_outline_blank: not yet: "  # a gate condition not met
+MET = ":material/check_box: met: "
 
 
 @pytest.fixture(autouse=True)

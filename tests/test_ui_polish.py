@@ -50,8 +50,8 @@ ACTOR = "page-tester"
 #: part of it a table with row selectors leaves for columns (measured in Chromium).
 PAGE_PX, SELECTABLE_TABLE_PX = 940, 906
 
-UNMET = UNMET + ""  # a gate condition not met
-MET = MET + ""
+UNMET = ":material/check_box_outline_blank: not yet: "  # a gate condition not met
+MET = ":material/check_box: met: "
 
 
 @pytest.fixture(autouse=True)
