@@ -456,17 +456,17 @@ if n_changes:
 shown_key = f"import-shown-changes-{digest}"
 shown_before = st.session_state.get(shown_key)
 st.session_state[shown_key] = changes
+# The run after a click that finds other changes than the person saw keeps the button
+# enabled: Streamlit discards a click on a widget that is disabled when it is rendered,
+# and the page must answer that click with what changed (it writes nothing either way).
+race = shown_before is not None and not csvio.same_changes(shown_before, changes)
 clicked = st.button(
     _write_label(n_rows),
     type="primary",
     key=f"import-write-{digest}",
-    disabled=not can_write,
+    disabled=not can_write and not race,
 )
-if (
-    clicked
-    and shown_before is not None
-    and csvio._change_keys(shown_before) != csvio._change_keys(changes)
-):
+if clicked and race:
     with session_scope(state.get_engine()) as s:
         who = csvio.changed_meanwhile(s, shown_before, changes, rows)
     st.error(
