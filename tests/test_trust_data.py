@@ -26,6 +26,7 @@ from tests.apptest_helpers import open_app
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 from tests.test_pages import (
     AS_OF,
+    ENTER_PAGE,
     HELPDESK,
     INVOICE,
     PILOT_PAGE,
@@ -405,3 +406,234 @@ def test_a_link_to_an_unknown_pilot_says_so_and_shows_no_other_pilot(db, raw):
     at = _open_enter_with_url({"pilot": raw})
     assert len(at.error) == 1 and "found" in at.error[0].value
     assert not at.number_input  # no form of another pilot
+
+
+# =========================================================================== item 3: typed numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "value", "as_typed"),
+    [
+        ("4,2", "h", 4.2, False),
+        ("4.2", "h", 4.2, True),
+        ("1.234,5", "", 1234.5, False),
+        ("1,234.5", "", 1234.5, False),
+        ("1 234,5", "", 1234.5, False),
+        ("61,2 h", "h", 61.2, False),
+        ("61.2h", "h", 61.2, False),
+        ("12,5 %", "%", 12.5, False),
+        ("-0,5", "pp", -0.5, False),
+        ("72", "h", 72.0, True),
+        ("", "h", None, True),
+    ],
+)
+def test_typed_numbers_read_as_people_write_them(text, unit, value, as_typed):
+    got = csvio.parse_typed_number(text, unit)
+    assert (got.value, got.problem, got.as_typed) == (value, None, as_typed)
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "problem"),
+    [
+        (
+            "1,234",
+            "",
+            "'1,234' reads two ways: 1.234 or 1234. Type 1234 (no thousands separator) for "
+            "1234, or add a decimal digit (1,2340) for 1.234",
+        ),
+        (
+            "1.234",
+            "h",
+            "'1.234' reads two ways: 1.234 or 1234. Type 1234 (no thousands separator) for "
+            "1234, or add a decimal digit (1.2340) for 1.234",
+        ),
+        (
+            "12,5 %",
+            "h",
+            "'12,5 %' has a percent sign but this metric is measured in h: type the number "
+            "without %",
+        ),
+        ("abc", "h", "'abc' is not a number"),
+        ("4,2 kg", "h", "'4,2 kg' is not a number"),
+    ],
+)
+def test_ambiguous_or_wrong_typed_numbers_get_a_clear_message(text, unit, problem):
+    got = csvio.parse_typed_number(text, unit)
+    assert (got.value, got.problem) == (None, problem)
+
+
+def _enter_week(db, week: date):
+    at = open_app(ENTER_PAGE, as_of=AS_OF, pilot_id=db["helpdesk"])
+    at.selectbox(key="enter_week").set_value(week).run(timeout=30)
+    return at
+
+
+def _save(at, db, week: date):
+    at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
+    assert not at.exception
+    return at
+
+
+def _stored_value(db, metric: str, week: date) -> float | None:
+    with Session(db["engine"]) as s:
+        m = store.measurements_frame(s)
+    hit = m[(m["metric_id"] == db[metric]) & (m["week"] == pd.Timestamp(week))]
+    return None if hit.empty else float(hit["value"].iloc[0])
+
+
+def test_enter_reads_a_decimal_comma_and_shows_it_before_saving(db):
+    """The issue's case: "4,2" typed became 42 and was saved at once."""
+    week = date(2012, 2, 13)  # nothing stored yet
+    at = _enter_week(db, week)
+    key = f"enter-value-{db['helpdesk']}-{db['error_rate']}-{week.isoformat()}"
+    at.text_input(key=key).input("4,2")
+    _save(at, db, week)
+    assert _stored_value(db, "error_rate", week) is None  # nothing written yet
+    assert [_unescape(i.value) for i in at.info] == ["Read as: Error rate “4,2” = **4.2%**."]
+    assert "press **Save** again" in at.warning[-1].value
+    changes = next(d.value for d in at.dataframe if "Typed" in d.value.columns)
+    assert changes[["Typed", "New"]].values.tolist() == [["4,2", 4.2]]
+    _save(at, db, week)
+    assert "1 created" in at.success[0].value
+    assert _stored_value(db, "error_rate", week) == 4.2
+
+
+def test_enter_refuses_an_ambiguous_number_and_writes_nothing(db):
+    week = date(2012, 2, 13)
+    at = _enter_week(db, week)
+    key = f"enter-value-{db['helpdesk']}-{db['resolution_time']}-{week.isoformat()}"
+    at.text_input(key=key).input("1,234")
+    _save(at, db, week)
+    assert [_unescape(e.value) for e in at.error] == [
+        "Not saved. Resolution time: '1,234' reads two ways: 1.234 or 1234. Type 1234 (no "
+        "thousands separator) for 1234, or add a decimal digit (1,2340) for 1.234."
+    ]
+    assert _stored_value(db, "resolution_time", week) is None
+
+
+def test_enter_thousands_and_comma_then_unusual_needs_its_tick_box(db):
+    week = date(2012, 2, 20)  # the week in progress: no value yet
+    at = open_app(ENTER_PAGE, as_of=AS_OF, pilot_id=db["invoice"])
+    at.selectbox(key="enter_week").set_value(week).run(timeout=30)
+    with Session(db["engine"]) as s:
+        mid = metric_id(s, INVOICE, "analyst_productivity")
+    at.text_input(key=f"enter-value-{db['invoice']}-{mid}-{week.isoformat()}").input("1.234,5")
+    save = f"enter-save-{db['invoice']}-{week.isoformat()}"
+    at.button(key=save).click().run(timeout=30)
+    assert "“1.234,5” = **1234.5 items/h**" in _unescape(at.info[0].value)
+    at.button(key=save).click().run(timeout=30)  # read as shown; but it is unusual
+    assert not at.success
+    assert _unescape(at.error[0].value).startswith(
+        "Not saved: Analyst productivity 1234.5 items/h (unusual: "
+    )
+    with Session(db["engine"]) as s:
+        assert pd.Timestamp(week) not in set(store.measurements_frame(s)["week"])
+    at.checkbox(key=f"enter-confirm-unusual-{db['invoice']}-{week.isoformat()}").check()
+    at.button(key=save).click().run(timeout=30)
+    assert "1 created" in at.success[0].value
+    with Session(db["engine"]) as s:
+        m = store.measurements_frame(s)
+    assert m[(m["metric_id"] == mid) & (m["week"] == pd.Timestamp(week))]["value"].tolist() == [
+        1234.5
+    ]
+
+
+# =========================================================================== item 4: distant weeks
+
+
+def test_distant_weeks_rule_counts_whole_weeks_from_the_mondays():
+    mask, reasons = store.distant_weeks(
+        pd.Series(pd.to_datetime(["2008-12-29", "2009-01-05", "2013-06-24", "2013-07-01"])),
+        pd.Series(pd.to_datetime(["2012-01-04"] * 4)),  # a Wednesday: its Monday 2012-01-02
+        pd.Series(pd.to_datetime(["2012-06-29"] * 4)),  # Monday 2012-06-25
+    )
+    # 2008-12-29 is 157 weeks before 2012-01-02; 2009-01-05 exactly 156 (allowed);
+    # 2013-06-24 is 52 weeks after 2012-06-25 (allowed), 2013-07-01 is 53
+    assert mask.tolist() == [True, False, False, True]
+    assert reasons[0] == (
+        "week 2009-W01 is 157 weeks before the pilot's start week 2012-W01 (more than 156): "
+        "check the year, or confirm distant weeks"
+    )
+    assert reasons[3] == (
+        "week 2013-W27 is 53 weeks after the pilot's decision week 2012-W26 (more than 52): "
+        "check the year, or confirm distant weeks"
+    )
+
+
+def test_cli_import_refuses_a_week_ten_years_off_unless_confirmed(
+    engine, tmp_path, monkeypatch, capsys
+):
+    url = engine.url.render_as_string(hide_password=False)
+    with session_scope(engine) as s:
+        make_pilot(s, PILOT, start_date=date(2026, 1, 5), decision_date=date(2026, 6, 26))
+    f = tmp_path / "weekly.csv"
+    f.write_text(f"pilot,metric,week,value\n{PILOT},resolution_time,2016-W05,61.2\n")
+    monkeypatch.setattr(csvio, "_today", lambda: date(2026, 12, 1))
+    code, out, err = _cli(monkeypatch, capsys, url, "import", str(f))
+    assert code == 1
+    assert err.splitlines() == [
+        f"{f}: line 2, column week: week 2016-W05 is 518 weeks before the pilot's start week "
+        "2026-W02 (more than 156): check the year, or confirm distant weeks",
+        f"{f}: if those weeks are right, confirm them: --allow-distant-weeks",
+        f"error: {f}: 1 error, nothing written",
+    ]
+    with Session(engine) as s:
+        assert store.measurements_frame(s).empty
+    code, out, err = _cli(monkeypatch, capsys, url, "import", str(f), "--allow-distant-weeks")
+    assert (code, out) == (0, "1 row: 1 created, 0 updated, 0 unchanged\n")
+
+
+def test_enter_page_refuses_a_distant_week_unless_ticked(db):
+    at = open_app(ENTER_PAGE, as_of=AS_OF, pilot_id=db["helpdesk"])
+    at.selectbox(key="enter_week").set_value("other").run(timeout=30)
+    at.date_input(key="enter_other_day").set_value(date(2002, 2, 13)).run(timeout=30)
+    week = date(2002, 2, 11)
+    assert "2002-W07 is 516 weeks before" in _unescape(at.warning[0].value)
+    key = f"enter-value-{db['helpdesk']}-{db['resolution_time']}-{week.isoformat()}"
+    at.text_input(key=key).input("121")
+    _save(at, db, week)
+    assert _unescape(at.error[0].value).startswith(
+        "Not saved: week 2002-W07 is 516 weeks before the pilot's start week 2012-W01"
+    )
+    assert _stored_value(db, "resolution_time", week) is None
+    at.checkbox(key=f"enter-confirm-distant-{db['helpdesk']}-{week.isoformat()}").check()
+    _save(at, db, week)
+    assert "1 created" in at.success[0].value
+    assert _stored_value(db, "resolution_time", week) == 121.0
+
+
+# =========================================================================== item 13: icons
+
+#: Pictographs that need a colour-emoji font (they render as empty boxes without one).
+EMOJI = __import__("re").compile(
+    "[\U0001f000-\U0001faff\u2600-\u26ff\u2700-\u27bf\u2b00-\u2bff\ufe0f]"
+)
+
+
+def test_the_dashboard_needs_no_colour_emoji_font():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in [root / "streamlit_app.py", *sorted((root / "dashboard").rglob("*.py"))]:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if EMOJI.search(code.replace("\u26a0", "")):  # ⚠ is in every text font
+                found.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+    assert found == []
+
+
+def test_gate_conditions_and_recommendations_read_as_words_and_icons(db):
+    from dashboard import components as ui
+
+    assert ui.recommendation_text("go") == "go"
+    assert ui.status_text("met") == "met"
+    assert ui.status_text("off_track", "guardrail") == "breached"
+    at = open_app(None, as_of=AS_OF)
+    labels = {m.label for m in at.metric}
+    assert ":material/check_circle: go" in labels and ":material/cancel: no-go" in labels
+    assert list(at.dataframe[0].value["Recommendation"])[:1] in (
+        ["go"],
+        ["extend"],
+        ["insufficient data"],
+    )
