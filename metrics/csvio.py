@@ -1054,6 +1054,19 @@ def _validate(
     # ---- week far from the pilot's dates (one shared rule: metrics.store.distant_weeks)
     if not reading.allow_distant_weeks and {C.START_DATE, C.DECISION_DATE} <= set(cells):
         judged = cells[C.METRIC_ID].notna() & cells["monday"].notna()
+        if existing is not None and not existing.empty and judged.any():
+            # a week that already has a stored value was accepted before: only new weeks
+            # are judged (an exported file re-imports unchanged)
+            have = pd.MultiIndex.from_arrays(
+                [existing[C.METRIC_ID].astype("int64"), _week_ns(existing[C.WEEK])]
+            )
+            mine = pd.MultiIndex.from_arrays(
+                [
+                    cells[C.METRIC_ID].fillna(-1).astype("int64"),
+                    _week_ns(cells["monday"].where(judged, pd.Timestamp("1900-01-01"))),
+                ]
+            )
+            judged &= ~mine.isin(have)
         if judged.any():
             sub = cells.loc[judged]
             mask, reasons = store.distant_weeks(
