@@ -1033,6 +1033,25 @@ def _validate(
     # ---- metric
     metric_missing = (cells[METRIC_COL] == "").to_numpy()
     err.add(cells, metric_missing, cells["mcol"], "metric is missing")
+    if "archived" in metrics and metrics["archived"].astype(bool).any():
+        # archived metrics (store.set_metric_archived) take no values: named, not unknown
+        archived_keys = metrics.loc[metrics["archived"].astype(bool), [C.PILOT, C.KEY]]
+        archived_keys = archived_keys.rename(columns={C.KEY: METRIC_COL}).assign(_archived=True)
+        metrics = metrics[~metrics["archived"].astype(bool)]
+        flag = cells[[PILOT_COL, METRIC_COL]].merge(
+            archived_keys, on=[PILOT_COL, METRIC_COL], how="left"
+        )["_archived"]
+        is_archived = flag.fillna(False).astype(bool).to_numpy() & cells_pilot_ok
+        if is_archived.any():
+            sub = cells.loc[is_archived]
+            reason = pd.Series(index=cells.index, dtype=object)
+            reason.loc[sub.index] = [
+                f"metric '{_short(m)}' of pilot '{_short(p)}' is archived (its values are "
+                f"kept): unarchive it first (`pilotgate metrics unarchive`) to import values"
+                for p, m in zip(sub[PILOT_COL], sub[METRIC_COL], strict=True)
+            ]
+            err.add(cells, is_archived, cells["mcol"], reason)
+            metric_missing = metric_missing | is_archived  # not "unknown" as well
     dates = [c for c in (C.START_DATE, C.DECISION_DATE) if c in metrics]
     lookup = metrics[
         [C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value", *dates]
@@ -1797,7 +1816,7 @@ def import_measurements(
         file-level :class:`RowError` (the session is rolled back for the latter);
         user mistakes never raise.
     """
-    metrics = store.metrics_frame(session)
+    metrics = store.metrics_frame(session, include_archived=True)
     existing = store.measurements_frame(session)
     report = parse_measurements_csv(
         data,

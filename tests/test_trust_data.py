@@ -637,3 +637,22 @@ def test_gate_conditions_and_recommendations_read_as_words_and_icons(db):
         ["extend"],
         ["insufficient data"],
     )
+
+
+def test_importing_values_of_an_archived_metric_names_it(session):
+    make_pilot(session, PILOT, metrics=[metric_in(), metric_in("cycle_time", target=20.0)])
+    mid = metric_id(session, PILOT, "cycle_time")
+    store.set_metric_archived(session=session, actor="t", metric_id=mid, archived=True)
+    session.commit()
+    text = (
+        "pilot,metric,week,value\n"
+        f"{PILOT},cycle_time,2012-W03,21\n"
+        f"{PILOT},resolution_time,2012-W03,90\n"
+    )
+    rep = csvio.import_measurements(session=session, actor="t", data=text)
+    assert [str(e) for e in rep.errors] == [
+        f"line 2, column metric: metric 'cycle_time' of pilot '{PILOT}' is archived (its "
+        "values are kept): unarchive it first (`pilotgate metrics unarchive`) to import values"
+    ]
+    session.rollback()
+    assert store.measurements_frame(session).empty
