@@ -49,26 +49,35 @@ def empty_state_links() -> None:
         )
 
 
+#: Markers for markdown (tile labels, links, captions): Streamlit's Material icons, a
+#: font shipped with Streamlit, so they render on any machine; colour emoji (🟢 ✅)
+#: rendered as identical empty boxes without a colour-emoji font (issue 10). Each
+#: shape differs, and the word always follows, so colour is never the only signal.
 RECOMMENDATION_ICONS = {
-    C.GO: "🟢",
-    C.EXTEND: "🟡",
-    C.NO_GO: "🔴",
-    C.INSUFFICIENT: "⚪",
+    C.GO: ":material/check_circle:",
+    C.EXTEND: ":material/schedule:",
+    C.NO_GO: ":material/cancel:",
+    C.INSUFFICIENT: ":material/help:",
 }
 BADGE_COLORS = {C.GO: "green", C.EXTEND: "orange", C.NO_GO: "red", C.INSUFFICIENT: "gray"}
+#: Status words for tables and tiles (dataframe cells show no icons: the word is the
+#: status, readable in any font and for colour-blind readers).
 STATUS_LABELS = {
-    C.MET: "✅ met",
-    C.ON_TRACK: "🟢 on track",
-    C.AT_RISK: "🟠 at risk",
-    C.OFF_TRACK: "🔴 off track",
-    C.INSUFFICIENT: "⚪ insufficient data",
+    C.MET: "met",
+    C.ON_TRACK: "on track",
+    C.AT_RISK: "at risk",
+    C.OFF_TRACK: "off track",
+    C.INSUFFICIENT: "insufficient data",
     # guardrail metrics (docs/decision-rules.md): judged by the non-inferiority margin
-    C.HELD: "✅ held",
-    C.BREACHED: "🔴 breached",
-    C.NOT_JUDGED: "⚪ not judged",
+    C.HELD: "held",
+    C.BREACHED: "breached",
+    C.NOT_JUDGED: "not judged",
 }
 #: A guardrail's status words (its own statuses: held, breached, not_judged).
 GUARDRAIL_STATUS_LABELS = {s: STATUS_LABELS[s] for s in C.GUARDRAIL_STATUSES}
+#: A met / not yet met condition (stage gates, checklist) in markdown.
+MET_ICON = ":material/check_box:"
+UNMET_ICON = ":material/check_box_outline_blank:"
 #: Raw stored words (CSV, store messages) -> the words the UI shows.
 FRIENDLY_WORDS = {
     "no_go": "no-go",
@@ -191,19 +200,53 @@ def set_as_of(day: date) -> None:
 
 def _sync_pilot(widget_key: str) -> None:
     st.session_state[PILOT_KEY] = st.session_state[widget_key]
+    st.session_state.pop(_LINK_PILOT, None)  # a pilot picked by hand: the link is done
 
 
-def pilot_picker(pilots: pd.DataFrame, *, key: str, label: str = "Pilot") -> int | None:
+#: The ``?pilot=`` text of a link whose pilot has not been found yet (see pilot_picker).
+_LINK_PILOT = "_pilot_from_link"
+
+
+def pilot_picker(
+    pilots: pd.DataFrame, *, key: str, label: str = "Pilot", say_not_found: bool = True
+) -> int | None:
     """A selectbox of pilots keyed by database id; remembers the choice across pages.
 
     The default comes from ``st.session_state["pilot_id"]`` (set by the Portfolio page
-    or by ``?pilot=<id>`` in the URL); the first pilot otherwise.
+    or by ``?pilot=<id>`` in the URL); the first pilot otherwise. A link naming a pilot
+    that does not exist (``?pilot=999``, ``?pilot=abc``) never shows another pilot: the
+    page says it was not found and the picker starts empty.
+
+    Args:
+        say_not_found: show the "not found" error here (False: the page shows
+            :func:`link_not_found_message` where it wants, e.g. outside the sidebar).
+
+    Returns:
+        The chosen pilot id; None while a link's pilot was not found and no pilot has
+        been picked (the page should stop).
     """
     if pilots.empty:
         return None
     ids = [int(x) for x in pilots[C.PILOT_ID]]
     names = dict(zip(ids, pilots[C.PILOT].astype(str), strict=True))
     wanted = st.session_state.get(PILOT_KEY)
+    link = st.session_state.get(_LINK_PILOT)
+    if link is not None and wanted not in ids:
+        if say_not_found:
+            st.error(link_not_found_message(str(link)))
+        st.session_state.pop(key, None)
+        chosen = st.selectbox(
+            label,
+            ids,
+            index=None,
+            placeholder="Choose a pilot",
+            format_func=lambda pid: names.get(pid, str(pid)),
+            key=key,
+            on_change=_sync_pilot,
+            args=(key,),
+        )
+        return chosen
+    st.session_state.pop(_LINK_PILOT, None)
     if wanted not in ids:
         wanted = ids[0]
     if st.session_state.get(key) != wanted:
@@ -220,14 +263,30 @@ def pilot_picker(pilots: pd.DataFrame, *, key: str, label: str = "Pilot") -> int
     return chosen
 
 
+def link_not_found_message(link: str | None = None) -> str:
+    """ "No pilot '999' found ..." for a ``?pilot=`` link naming no pilot (markdown)."""
+    if link is None:
+        link = str(st.session_state.get(_LINK_PILOT, ""))
+    return (
+        f"No pilot “{md_escape(link)}” found: the link's `?pilot=` names a pilot that "
+        "does not exist (or no longer does). Choose a pilot in the list."
+    )
+
+
 def pilot_from_query() -> None:
-    """Adopt ``?pilot=<id>`` from the URL (a link or a shared address) when it is new."""
+    """Adopt ``?pilot=<id>`` from the URL (a link or a shared address) when it is new.
+
+    A value that is not a whole number, or an id no pilot has, is remembered so the
+    pilot picker says "not found" instead of showing another pilot."""
     raw = st.query_params.get(PILOT_QP)
     if raw is None or raw == st.session_state.get(_PILOT_QP):
         return
     st.session_state[_PILOT_QP] = raw
-    with contextlib.suppress(TypeError, ValueError):
-        st.session_state[PILOT_KEY] = int(raw)
+    st.session_state[_LINK_PILOT] = raw
+    try:
+        st.session_state[PILOT_KEY] = int(raw.strip())
+    except (TypeError, ValueError):
+        st.session_state[PILOT_KEY] = None
 
 
 def pilot_to_query(pilot_id: int) -> None:
@@ -239,10 +298,11 @@ def pilot_to_query(pilot_id: int) -> None:
 
 
 def recommendation_text(rec: str | None) -> str:
-    """``🟢 go`` etc., for tables."""
+    """``go``, ``no-go``… for tables and plain text: the word, no emoji (see
+    :data:`RECOMMENDATION_ICONS` for markdown)."""
     if rec is None or (isinstance(rec, float) and pd.isna(rec)):
         rec = C.INSUFFICIENT
-    return f"{RECOMMENDATION_ICONS.get(rec, '')} {RECOMMENDATION_LABELS.get(rec, rec)}".strip()
+    return str(RECOMMENDATION_LABELS.get(rec, rec))
 
 
 def recommendation_badge(rec: str) -> None:
@@ -254,8 +314,8 @@ def recommendation_badge(rec: str) -> None:
 
 
 def status_text(status: str | None, role: str | None = None) -> str:
-    """``✅ met``, ``🔴 off track``… for tables and tiles; for a guardrail metric
-    (``role="guardrail"``) ``✅ held``, ``🔴 breached`` or ``⚪ not judged``
+    """``met``, ``off track``… for tables and tiles; for a guardrail metric
+    (``role="guardrail"``) ``held``, ``breached`` or ``not judged``
     (its status is judged by the non-inferiority margin, docs/decision-rules.md §4)."""
     if status is None or (isinstance(status, float) and pd.isna(status)):
         return "n/a"

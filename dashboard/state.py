@@ -128,10 +128,13 @@ def pilots(version: tuple) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL, show_spinner=False)
-def metrics(version: tuple, pilot_id: int | None = None) -> pd.DataFrame:
-    """Metric definitions (store.metrics_frame), optionally of one pilot."""
+def metrics(
+    version: tuple, pilot_id: int | None = None, include_archived: bool = False
+) -> pd.DataFrame:
+    """Metric definitions (store.metrics_frame), optionally of one pilot; archived
+    metrics only with ``include_archived`` (the Admin page)."""
     with session_scope(get_engine()) as s:
-        return store.metrics_frame(s, pilot_id=pilot_id)
+        return store.metrics_frame(s, pilot_id=pilot_id, include_archived=include_archived)
 
 
 @st.cache_data(ttl=CACHE_TTL, show_spinner=False)
@@ -165,6 +168,7 @@ def import_preview(
     decimal: str | None = None,
     date_format: str | None = None,
     progress=None,
+    allow_distant_weeks: bool = False,
 ):
     """A dry run of :func:`metrics.csvio.import_measurements` with updates allowed (the
     page asks for the confirmation): the validation report and the values it would change.
@@ -178,7 +182,14 @@ def import_preview(
 
     from metrics import csvio
 
-    key = (version, hashlib.sha256(data).hexdigest(), source, decimal, date_format)
+    key = (
+        version,
+        hashlib.sha256(data).hexdigest(),
+        source,
+        decimal,
+        date_format,
+        allow_distant_weeks,
+    )
     held = st.session_state.get("_import_preview")
     if held is not None and held[0] == key:
         return held[1]
@@ -193,6 +204,7 @@ def import_preview(
             decimal=decimal,
             date_format=date_format,
             progress=progress,
+            allow_distant_weeks=allow_distant_weeks,
         )
     st.session_state["_import_preview"] = (key, report)
     return report

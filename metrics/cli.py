@@ -43,6 +43,10 @@ webhooks_app = typer.Typer(
 app.add_typer(webhooks_app, name="webhooks")
 alerts_app = typer.Typer(help="Alert events, webhooks and the weekly digest.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+metrics_app = typer.Typer(
+    help="A pilot's metrics: rename (label), archive, unarchive.", no_args_is_help=True
+)
+app.add_typer(metrics_app, name="metrics")
 
 _state: dict[str, str | None] = {"database_url": None}
 
@@ -265,6 +269,14 @@ def import_measurements(
         Literal["dmy", "mdy"] | None,
         typer.Option("--date-format", help="Dates like 03/04/2026: day-first or month-first."),
     ] = None,
+    allow_distant_weeks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-distant-weeks",
+            help="Accept weeks more than 156 weeks before a pilot's start or 52 after its "
+            "decision date (else refused as a likely typo in the year).",
+        ),
+    ] = False,
 ) -> None:
     """Import weekly measurements; on any error nothing is written and the exit code is 1."""
     data = _read_input(file)
@@ -282,6 +294,7 @@ def import_measurements(
             reason=reason,
             decimal=decimal,
             date_format=date_format,
+            allow_distant_weeks=allow_distant_weeks,
         )
         if not report.ok:
             s.rollback()
@@ -298,6 +311,11 @@ def import_measurements(
             typer.echo(f"{file}: choose the decimal separator: --decimal comma|dot", err=True)
         if report.ask_date_format:
             typer.echo(f"{file}: choose the date format: --date-format dmy|mdy", err=True)
+        if report.ask_distant_weeks:
+            typer.echo(
+                f"{file}: if those weeks are right, confirm them: --allow-distant-weeks",
+                err=True,
+            )
         _fail(f"{file}: {report.summary_line()}")
     typer.echo(report.summary_line())
 
@@ -307,7 +325,123 @@ def _finish_report(report, file: Path) -> None:
         for err in report.errors:
             typer.echo(f"{file}: {err}", err=True)
         _fail(f"{file}: {report.summary_line()}")
+    for line in getattr(report, "details", []):
+        typer.echo(line)
     typer.echo(report.summary_line())
+
+
+def _definition_write(action) -> object:
+    """Run ``action(session)`` in one transaction; a refusal becomes one error line."""
+    from metrics.db import session_scope
+    from metrics.errors import StoreError
+
+    try:
+        with session_scope(_engine()) as s:
+            return action(s)
+    except StoreError as exc:
+        _fail(str(exc))
+    raise AssertionError  # unreachable
+
+
+@pilots_app.command("rename")
+def pilots_rename(
+    name: Annotated[str, typer.Argument(help="The pilot's current name (any case/spacing).")],
+    new_name: Annotated[str, typer.Argument(help="The new name.")],
+) -> None:
+    """Rename a pilot (audited; its values, decisions and history are kept)."""
+    from metrics import store
+
+    def act(s):
+        pid = store.pilot_id_by_name(s, name)
+        old = s.get(store.Pilot, pid).name
+        return old, store.rename_pilot(session=s, actor=_actor(), pilot_id=pid, new_name=new_name)
+
+    old, new = _definition_write(act)
+    typer.echo(f"renamed {old!r} to {new!r}" if old != new else f"{old!r} already has that name")
+
+
+def _set_pilot_archived(name: str, archived: bool) -> None:
+    from metrics import store
+
+    def act(s):
+        pid = store.pilot_id_by_name(s, name)
+        changed = store.set_pilot_archived(
+            session=s, actor=_actor(), pilot_id=pid, archived=archived
+        )
+        return s.get(store.Pilot, pid).name, changed
+
+    stored, changed = _definition_write(act)
+    word = "archived" if archived else "unarchived"
+    typer.echo(f"{word} {stored!r}" if changed else f"{stored!r} was already {word}")
+
+
+@pilots_app.command("archive")
+def pilots_archive(
+    name: Annotated[str, typer.Argument(help="The pilot's name (any case/spacing).")],
+) -> None:
+    """Archive a pilot: it leaves the Portfolio (a filter shows it); every value is kept."""
+    _set_pilot_archived(name, True)
+
+
+@pilots_app.command("unarchive")
+def pilots_unarchive(
+    name: Annotated[str, typer.Argument(help="The pilot's name (any case/spacing).")],
+) -> None:
+    """Bring an archived pilot back to the Portfolio."""
+    _set_pilot_archived(name, False)
+
+
+@metrics_app.command("rename")
+def metrics_rename(
+    pilot: Annotated[str, typer.Argument(help="The pilot's name.")],
+    key: Annotated[str, typer.Argument(help="The metric's key (stays the same).")],
+    new_label: Annotated[str, typer.Argument(help="The new label shown on pages and reports.")],
+) -> None:
+    """Change a metric's label (its key stays: imports use it). Audited."""
+    from metrics import store
+
+    def act(s):
+        mid = store.metric_id_by_key(s, store.pilot_id_by_name(s, pilot), key)
+        old = s.get(store.Metric, mid).label
+        return old, store.rename_metric(
+            session=s, actor=_actor(), metric_id=mid, new_label=new_label
+        )
+
+    old, new = _definition_write(act)
+    typer.echo(f"{key}: label {old!r} -> {new!r}" if old != new else f"{key}: label unchanged")
+
+
+def _set_metric_archived(pilot: str, key: str, archived: bool) -> None:
+    from metrics import store
+
+    def act(s):
+        mid = store.metric_id_by_key(s, store.pilot_id_by_name(s, pilot), key)
+        return store.set_metric_archived(
+            session=s, actor=_actor(), metric_id=mid, archived=archived
+        )
+
+    changed = _definition_write(act)
+    word = "archived" if archived else "unarchived"
+    typer.echo(f"{word} metric {key}" if changed else f"metric {key} was already {word}")
+
+
+@metrics_app.command("archive")
+def metrics_archive(
+    pilot: Annotated[str, typer.Argument(help="The pilot's name.")],
+    key: Annotated[str, typer.Argument(help="The metric's key.")],
+) -> None:
+    """Archive a metric: it leaves the pages, the summary and the recommendation; its
+    weekly values and history are kept."""
+    _set_metric_archived(pilot, key, True)
+
+
+@metrics_app.command("unarchive")
+def metrics_unarchive(
+    pilot: Annotated[str, typer.Argument(help="The pilot's name.")],
+    key: Annotated[str, typer.Argument(help="The metric's key.")],
+) -> None:
+    """Bring an archived metric back."""
+    _set_metric_archived(pilot, key, False)
 
 
 @export_app.command("summary")

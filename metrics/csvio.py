@@ -89,6 +89,8 @@ from metrics.models import (
     MAX_ABS_VALUE,
     MetricCreate,
     PilotCreate,
+    collapse_spaces,
+    pilot_name_key,
 )
 from metrics.settings import get_settings
 
@@ -120,11 +122,13 @@ __all__ = [
     "PilotImportReport",
     "Progress",
     "RowError",
+    "TypedNumber",
     "export_measurements_frame",
     "import_measurements",
     "import_pilots",
     "parse_measurements_csv",
     "parse_pilots_csv",
+    "parse_typed_number",
     "pilot_names_in",
     "to_csv_text",
 ]
@@ -410,6 +414,8 @@ class ImportReport(_Report):
             choose (the decimal separator; day-first or month-first); ``errors``
             holds the question, with the line where it arises.
         reason: the revision reason the rows were (or would be) written with.
+        ask_distant_weeks: some weeks are far from their pilot's dates and were
+            refused; confirming them (``allow_distant_weeks``) imports them.
     """
 
     rows: pd.DataFrame
@@ -428,6 +434,7 @@ class ImportReport(_Report):
     ask_decimal: bool = False
     ask_date_format: bool = False
     reason: str = ""
+    ask_distant_weeks: bool = False
 
     @property
     def ok(self) -> bool:
@@ -491,17 +498,21 @@ class PilotImportReport(_Report):
     metrics_created: int = 0
     metrics_updated: int = 0
     written: bool = False
+    unchanged: int = 0
+    details: list[str] = field(default_factory=list)
 
     def summary_line(self) -> str:
         """E.g. ``2 pilots: 1 created, 1 updated; metrics: 5 created, 1 updated``
-        (with `` (dry run, nothing written)`` when not written) or
-        ``3 errors, nothing written``."""
+        (``, 1 unchanged`` after the pilots' counts when a pilot had nothing to change;
+        `` (dry run, nothing written)`` when not written) or ``3 errors, nothing
+        written``. ``details`` says per pilot what changed (:meth:`SaveResult.describe`)."""
         if self.errors:
             return _errors_line(len(self.errors))
         n = len(self.pilots)
+        same = f", {self.unchanged} unchanged" if self.unchanged else ""
         text = (
             f"{n} pilot{'s' if n != 1 else ''}: {self.created} created, "
-            f"{self.updated} updated; metrics: {self.metrics_created} created, "
+            f"{self.updated} updated{same}; metrics: {self.metrics_created} created, "
             f"{self.metrics_updated} updated"
         )
         return text if self.written else text + " (dry run, nothing written)"
@@ -822,6 +833,8 @@ class _Reading:
     date_format_used: str = ""
     ask_decimal: bool = False
     ask_date_format: bool = False
+    allow_distant_weeks: bool = False
+    ask_distant_weeks: bool = False
 
 
 def parse_measurements_csv(
@@ -832,6 +845,7 @@ def parse_measurements_csv(
     decimal: str | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    allow_distant_weeks: bool = False,
 ) -> ImportReport:
     """Parse and validate a measurements CSV (long or wide form) without touching a database.
 
@@ -850,6 +864,11 @@ def parse_measurements_csv(
         date_format: ``"dmy"`` | ``"mdy"``: how to read dates like ``03/04/2026``;
             None: decided from the whole column, or asked.
         progress: called with (fraction 0..1, text) while reading and checking.
+        allow_distant_weeks: accept weeks far from the pilot's dates
+            (:func:`metrics.store.distant_weeks`: more than 156 weeks before the start
+            or 52 after the decision date); else each is an error naming its line and
+            ``ask_distant_weeks`` is set. ``metrics`` needs start_date and
+            decision_date columns for this check (else it is skipped).
 
     Returns:
         An :class:`ImportReport`; ``written`` is False and the counts are what a write
@@ -870,6 +889,7 @@ def parse_measurements_csv(
     except _FileError as exc:
         return ImportReport(_empty_rows(), [exc.error], "")
     reading = _Reading(table.delimiter, decimal, date_format)
+    reading.allow_distant_weeks = allow_distant_weeks
     meta = {"notices": table.notices, "delimiter": table.delimiter}
     names = set(table.names)
     if METRIC_COL in names or VALUE_COL in names:
@@ -920,6 +940,7 @@ def parse_measurements_csv(
         date_format=reading.date_format_used,
         ask_decimal=reading.ask_decimal,
         ask_date_format=reading.ask_date_format,
+        ask_distant_weeks=reading.ask_distant_weeks,
     )
     if progress is not None:
         progress(1.0, "Checked")
@@ -1074,9 +1095,29 @@ def _validate(
     # ---- metric
     metric_missing = (cells[METRIC_COL] == "").to_numpy()
     err.add(cells, metric_missing, cells["mcol"], "metric is missing")
-    lookup = metrics[[C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value"]].assign(
-        unit=metrics.get("unit", "")
-    )
+    if "archived" in metrics and metrics["archived"].astype(bool).any():
+        # archived metrics (store.set_metric_archived) take no values: named, not unknown
+        archived_keys = metrics.loc[metrics["archived"].astype(bool), [C.PILOT, C.KEY]]
+        archived_keys = archived_keys.rename(columns={C.KEY: METRIC_COL}).assign(_archived=True)
+        metrics = metrics[~metrics["archived"].astype(bool)]
+        flag = cells[[PILOT_COL, METRIC_COL]].merge(
+            archived_keys, on=[PILOT_COL, METRIC_COL], how="left"
+        )["_archived"]
+        is_archived = flag.fillna(False).astype(bool).to_numpy() & cells_pilot_ok
+        if is_archived.any():
+            sub = cells.loc[is_archived]
+            reason = pd.Series(index=cells.index, dtype=object)
+            reason.loc[sub.index] = [
+                f"metric '{_short(m)}' of pilot '{_short(p)}' is archived (its values are "
+                f"kept): unarchive it first (`pilotgate metrics unarchive`) to import values"
+                for p, m in zip(sub[PILOT_COL], sub[METRIC_COL], strict=True)
+            ]
+            err.add(cells, is_archived, cells["mcol"], reason)
+            metric_missing = metric_missing | is_archived  # not "unknown" as well
+    dates = [c for c in (C.START_DATE, C.DECISION_DATE) if c in metrics]
+    lookup = metrics[
+        [C.PILOT, C.KEY, C.METRIC_ID, C.LABEL, "min_value", "max_value", *dates]
+    ].assign(unit=metrics.get("unit", ""))
     lookup = lookup.rename(columns={C.KEY: METRIC_COL})
     cells = cells.merge(lookup, on=[PILOT_COL, METRIC_COL], how="left", validate="many_to_one")
     metric_unknown = cells_pilot_ok & ~metric_missing & cells[C.METRIC_ID].isna().to_numpy()
@@ -1090,6 +1131,32 @@ def _validate(
             for p, m in zip(sub[PILOT_COL], sub[METRIC_COL], strict=True)
         ]
         err.add(cells, metric_unknown, cells["mcol"], reason)
+
+    # ---- week far from the pilot's dates (one shared rule: metrics.store.distant_weeks)
+    if not reading.allow_distant_weeks and {C.START_DATE, C.DECISION_DATE} <= set(cells):
+        judged = cells[C.METRIC_ID].notna() & cells["monday"].notna()
+        if existing is not None and not existing.empty and judged.any():
+            # a week that already has a stored value was accepted before: only new weeks
+            # are judged (an exported file re-imports unchanged)
+            have = pd.MultiIndex.from_arrays(
+                [existing[C.METRIC_ID].astype("int64"), _week_ns(existing[C.WEEK])]
+            )
+            mine = pd.MultiIndex.from_arrays(
+                [
+                    cells[C.METRIC_ID].fillna(-1).astype("int64"),
+                    _week_ns(cells["monday"].where(judged, pd.Timestamp("1900-01-01"))),
+                ]
+            )
+            judged &= ~mine.isin(have)
+        if judged.any():
+            sub = cells.loc[judged]
+            mask, reasons = store.distant_weeks(
+                sub["monday"], sub[C.START_DATE], sub[C.DECISION_DATE]
+            )
+            if mask.any():
+                reason = pd.Series(reasons, index=sub.index, dtype=object)
+                err.add(sub, mask, disp[WEEK_COL], reason)
+                reading.ask_distant_weeks = True
 
     # ---- value
     raw = cells[VALUE_COL].to_numpy(dtype=object)
@@ -1411,6 +1478,85 @@ def _parse_values(raw: np.ndarray, lines: np.ndarray, reading: _Reading) -> _Val
     return _Values(values, reasons, missing, percent & valid)
 
 
+@dataclass(frozen=True)
+class TypedNumber:
+    """A number typed into a form, read by :func:`parse_typed_number`.
+
+    Attributes:
+        value: the number (the metric's unit; a percent value in percentage points),
+            None when the text is empty or has a problem.
+        problem: why the text is not a number, in plain words; None when fine.
+        as_typed: True when the text is the number's plain form (``61.2``, ``-3``): it
+            can only mean ``value``. False when reading it took an interpretation (a
+            decimal comma, thousands separators, a unit or a percent sign), which a
+            form should show before it writes.
+    """
+
+    value: float | None
+    problem: str | None = None
+    as_typed: bool = True
+
+
+_PLAIN_TYPED = re.compile(r"^[+-]?(?:\d+(?:\.\d+)?|\.\d+)$")
+
+
+def parse_typed_number(text: str, unit: str = "") -> TypedNumber:
+    """Read one number as a person types it, with the same reader as the import
+    (:func:`_parse_values`): decimal dot or comma (``4,2`` = 4.2), thousands marks
+    (``1.234,5`` = 1234.5, ``1,234.5``, ``1 234``), a percent sign on a ``%`` metric,
+    and a trailing unit equal to the metric's (``61,2 h``). A text that reads two ways
+    (``1,234``: 1.234 or 1234) is refused with both readings; never guessed.
+
+    Args:
+        text: what was typed.
+        unit: the metric's unit ("" when none).
+
+    Returns:
+        :class:`TypedNumber` (value None and no problem for an empty text).
+    """
+    raw = (text or "").strip()
+    if not raw:
+        return TypedNumber(None)
+    body = raw
+    u = (unit or "").strip()
+    if u and u != PERCENT_UNIT and body.lower().endswith(u.lower()):
+        stripped = body[: len(body) - len(u)].rstrip()
+        if stripped and stripped[-1].isdigit():
+            body = stripped
+    reading = _Reading(delimiter="")  # no file convention: a two-way text is asked
+    parsed = _parse_values(np.array([body], dtype=object), np.array([1]), reading)
+    value = float(parsed.values[0])
+    if parsed.reasons[0] is not None or math.isnan(value):
+        if reading.ask_decimal:
+            values = (
+                _parse_values(
+                    np.array([body], dtype=object), np.array([1]), _Reading(decimal=DECIMAL_COMMA)
+                ).values[0],
+                _parse_values(
+                    np.array([body], dtype=object), np.array([1]), _Reading(decimal=DECIMAL_DOT)
+                ).values[0],
+            )
+            a, b = sorted(float(v) for v in values)
+            return TypedNumber(
+                None,
+                f"'{_short(raw)}' reads two ways: {_num_text(a)} or {_num_text(b)}. Type "
+                f"{_num_text(b)} (no thousands separator) for {_num_text(b)}, or add a decimal "
+                f"digit ({_short(raw)}0) for {_num_text(a)}",
+                False,
+            )
+        return TypedNumber(None, _not_number_message(raw), False)
+    if parsed.percent[0] and u != PERCENT_UNIT:
+        return TypedNumber(
+            None,
+            f"'{_short(raw)}' has a percent sign but this metric is measured in "
+            f"{u or 'no unit'}: type the number without %",
+            False,
+        )
+    if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+        return TypedNumber(None, f"'{_short(raw)}' is not a finite number in range", False)
+    return TypedNumber(value, None, bool(_PLAIN_TYPED.match(raw)))
+
+
 # --------------------------------------------------------------------------- weeks
 
 
@@ -1681,6 +1827,73 @@ def _change_keys(df: pd.DataFrame) -> list[tuple]:
     )
 
 
+def same_changes(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """True when two ``changes`` frames list the same stored values changing the same
+    way (metric, week, old and new value and note), whatever their order."""
+    return _change_keys(a) == _change_keys(b)
+
+
+def changed_meanwhile(
+    session: Session, shown: pd.DataFrame, now: pd.DataFrame, rows: pd.DataFrame | None = None
+) -> list[str]:
+    """Who changed what since a preview: one message per stored value of the file's
+    weeks that differs between the ``changes`` a person saw (``shown``) and those
+    found now (``now``), naming who stored what and when
+    (:func:`metrics.store.conflict_message`), e.g. "Resolution time 2012-W06 was
+    changed by alice to 75.0 h at 10:04 UTC while you were editing; your value 71.0
+    (line 2) was not saved. Reload to see it."
+
+    Args:
+        shown, now: :data:`CHANGE_COLUMNS` frames (a dry run's ``changes``).
+        rows: the report's rows (line, metric_id, week, value) to name the file's value
+            of a week that was new when shown; optional.
+
+    Returns:
+        The messages, in file order; empty when nothing differs.
+    """
+
+    def keyed(df: pd.DataFrame) -> dict[tuple[int, date], tuple]:
+        if df is None or df.empty:
+            return {}
+        return {
+            (int(m), pd.Timestamp(w).date()): (float(o), str(on or ""), int(ln), float(v))
+            for m, w, o, on, ln, v in zip(
+                df[METRIC_ID_COL],
+                df[WEEK_COL],
+                df[OLD_VALUE_COL],
+                df[OLD_NOTE_COL].fillna(""),
+                df[LINE_COL],
+                df[VALUE_COL],
+                strict=True,
+            )
+        }
+
+    a, b = keyed(shown), keyed(now)
+    lines: dict[tuple[int, date], tuple[int, float]] = {}
+    if rows is not None and not rows.empty:
+        for m, w, ln, v in zip(
+            rows[METRIC_ID_COL], rows[WEEK_COL], rows[LINE_COL], rows[VALUE_COL], strict=True
+        ):
+            lines[(int(m), pd.Timestamp(w).date())] = (int(ln), float(v))
+    differing = sorted(
+        {
+            k
+            for k in a.keys() | b.keys()
+            if a.get(k, (None, None))[:2] != b.get(k, (None, None))[:2]
+        },
+        key=lambda k: (b.get(k) or a.get(k) or (0, 0, lines.get(k, (0, 0))[0]))[2],
+    )
+    out = []
+    for key in differing:
+        got = b.get(key) or a.get(key)
+        line, value = (got[2], got[3]) if got else lines.get(key, (None, None))
+        yours = "value" if value is None else f"value {_num_text(value)}"
+        if line is not None:
+            yours += f" (line {line})"
+        out.append(store.conflict_message(session, metric_id=key[0], week=key[1], yours=yours))
+    return out
+
+
 def import_measurements(
     *,
     session: Session,
@@ -1694,6 +1907,7 @@ def import_measurements(
     date_format: str | None = None,
     expected_changes: pd.DataFrame | None = None,
     progress: Progress | None = None,
+    allow_distant_weeks: bool = False,
 ) -> ImportReport:
     """Validate a measurements CSV completely, then write all of it or nothing.
 
@@ -1721,6 +1935,8 @@ def import_measurements(
             when given, the write is refused unless exactly those values would change
             now and exactly that many are updated.
         progress: called with (fraction 0..1, text) while reading and writing.
+        allow_distant_weeks: the user confirmed weeks far from their pilot's dates
+            (``--allow-distant-weeks``, the Import page's tick box); else refused.
 
     Returns:
         :class:`ImportReport`. A :class:`metrics.store.StoreError` or a database
@@ -1732,7 +1948,7 @@ def import_measurements(
         store.check_reason(reason)
     except store.StoreError as exc:
         return ImportReport(_empty_rows(), [RowError(None, None, f"nothing written: {exc}")], "")
-    metrics = store.metrics_frame(session)
+    metrics = store.metrics_frame(session, include_archived=True)
     existing = store.measurements_frame(session)
     report = parse_measurements_csv(
         data,
@@ -1741,6 +1957,7 @@ def import_measurements(
         decimal=decimal,
         date_format=date_format,
         progress=_scaled(progress, 0.0, 0.8),
+        allow_distant_weeks=allow_distant_weeks,
     )
     report.reason = reason.strip() if reason and reason.strip() else f"import {source}".strip()
     if report.errors:
@@ -1748,10 +1965,11 @@ def import_measurements(
     if expected_changes is not None and _change_keys(report.changes) != _change_keys(
         expected_changes
     ):
+        who = changed_meanwhile(session, expected_changes, report.changes, report.rows)
         return _write_failed(
             report,
-            "the stored values changed since the preview (someone else wrote some of these "
-            "weeks): nothing written; check the values that would change again",
+            "the stored values changed since the preview; nothing written: "
+            + (" ".join(who) or "check the values that would change again"),
         )
     if not update and not report.changes.empty:
         report.needs_confirmation = True
@@ -2067,11 +2285,27 @@ def _parse_pilots(data: bytes | str) -> tuple[PilotImportReport, dict[str, int]]
         records.append((line, cells))
 
     groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    # Names are one pilot ignoring case and spacing (DESIGN §3): rows naming the same
+    # pilot differently are refused, never read as two pilots or merged silently.
+    spelled: dict[str, tuple[str, int]] = {}
     for line, cells in records:
         if not cells["pilot"]:
             errors.append(RowError(line, disp["pilot"], "pilot is missing"))
             continue
-        groups.setdefault(cells["pilot"], []).append((line, cells))
+        name = collapse_spaces(cells["pilot"])
+        first = spelled.setdefault(pilot_name_key(name), (name, line))
+        if first[0] != name:
+            errors.append(
+                RowError(
+                    line,
+                    disp["pilot"],
+                    f"pilot '{_short(cells['pilot'])}' is the pilot '{_short(first[0])}' of "
+                    f"line {first[1]} (names are compared ignoring case and spacing): "
+                    "write it the same way on every row",
+                )
+            )
+            continue
+        groups.setdefault(name, []).append((line, cells))
 
     pilots: list[tuple[PilotCreate, list[MetricCreate]]] = []
     for name, rows in groups.items():
@@ -2172,6 +2406,26 @@ def _metric_from_row(
         return None, _validation_errors(exc, line, disp)
 
 
+def _near_duplicate_names(session: Session, pilots, first_lines: dict[str, int]) -> list[RowError]:
+    """A file's pilot whose name matches a stored pilot only ignoring case or spacing:
+    refused (an update names the pilot exactly; a new pilot needs another name)."""
+    errors = []
+    for pilot_in, _metrics in pilots:
+        stored = store.find_pilot_by_name(session, pilot_in.name)
+        if stored is not None and stored.name != pilot_in.name:
+            errors.append(
+                RowError(
+                    first_lines.get(pilot_in.name),
+                    "pilot",
+                    f"pilot '{_short(pilot_in.name)}' matches the existing pilot "
+                    f"'{_short(stored.name)}' (names are compared ignoring case and "
+                    "spacing): write its name exactly to update it, or choose another name "
+                    "for a new pilot",
+                )
+            )
+    return errors
+
+
 def import_pilots(
     *, session: Session, actor: str, data: bytes | str, dry_run: bool = False
 ) -> PilotImportReport:
@@ -2193,6 +2447,9 @@ def import_pilots(
     report, first_lines = _parse_pilots(data)
     if not report.ok:
         return report
+    near = _near_duplicate_names(session, report.pilots, first_lines)
+    if near:
+        return PilotImportReport([], near)
     if dry_run:
         savepoint = session.begin_nested()
         try:
@@ -2213,7 +2470,7 @@ def _save_pilots(
 ) -> PilotImportReport | None:
     """Save every pilot of ``report`` (setting its counts); the failure report, or None.
     The caller rolls back on failure."""
-    created = updated = m_created = m_updated = 0
+    created = updated = unchanged = m_created = m_updated = 0
     for pilot_in, metrics_in in report.pilots:
         try:
             res = store.save_pilot(
@@ -2226,9 +2483,12 @@ def _save_pilots(
                 [], [RowError(line, None, f"pilot '{pilot_in.name}': {reason}")]
             )
         created += int(res.created)
-        updated += int(not res.created)
+        updated += int(not res.created and res.changed)
+        unchanged += int(not res.changed)
         m_created += res.metrics_created
         m_updated += res.metrics_updated
+        report.details.append(res.describe())
+    report.unchanged = unchanged
     report.created, report.updated = created, updated
     report.metrics_created, report.metrics_updated = m_created, m_updated
     return None

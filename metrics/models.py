@@ -121,6 +121,25 @@ def check_value(v: float, what: str = "value") -> float:
     return v
 
 
+#: Longest normalised pilot name key: casefolding can lengthen a name ("ß" -> "ss"; at
+#: most three characters per character), so the key column is three times the name's.
+NAME_KEY_MAX = 600
+_WHITESPACE_RE = re.compile(r"\s+")
+
+
+def collapse_spaces(name: str) -> str:
+    """``name`` trimmed, every inner run of white space one space: how a pilot name is
+    stored ("Claims  triage agent " -> "Claims triage agent")."""
+    return _WHITESPACE_RE.sub(" ", name).strip()
+
+
+def pilot_name_key(name: str) -> str:
+    """The key that makes pilot names unique ignoring case and spacing (DESIGN §3):
+    trimmed, inner white space collapsed, casefolded. "Claims  triage Agent " and
+    "claims triage agent" share the key "claims triage agent"."""
+    return collapse_spaces(name).casefold()
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -202,8 +221,20 @@ class PilotBase(SQLModel):
 class Pilot(PilotBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, sa_column_kwargs={"unique": True}, index=True)
+    #: :func:`pilot_name_key` of ``name``: unique, so no two pilots differ only in case
+    #: or spacing (written by the store with every name).
+    name_key: str = Field(max_length=NAME_KEY_MAX, unique=True, index=True)
+    #: Archived pilots leave the Portfolio (a filter shows them); every value is kept.
+    archived: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+@sa.event.listens_for(Pilot, "before_insert")
+@sa.event.listens_for(Pilot, "before_update")
+def _fill_name_key(_mapper, _connection, target: Pilot) -> None:
+    """Every ORM write of a pilot keeps ``name_key`` in step with ``name``."""
+    target.name_key = pilot_name_key(target.name or "")
 
 
 class PilotCreate(PilotBase):
@@ -219,7 +250,9 @@ class PilotCreate(PilotBase):
     @field_validator("vendor", "use_case", "owner")
     @classmethod
     def _strip(cls, v: str, info) -> str:
-        return check_text(v.strip(), info.field_name)
+        v = check_text(v.strip(), info.field_name)
+        # A name is stored with its inner white space collapsed (DESIGN §3).
+        return collapse_spaces(v) if info.field_name == "name" else v
 
     @field_validator("start_date", "decision_date")
     @classmethod
@@ -286,6 +319,8 @@ class Metric(MetricBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     pilot_id: int = Field(foreign_key="pilot.id", index=True, ondelete="CASCADE")
+    #: An archived metric is hidden from pages and numbers; its values are kept.
+    archived: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 KEY_RE = r"^[a-z][a-z0-9_]*$"

@@ -32,6 +32,7 @@ from metrics.models import (
     CONTROL_CHARS_RE,
     EARLIEST_DATE,
     LATEST_DATE,
+    LINE_BREAK_RE,
     MAX_ABS_VALUE,
     TOKEN_ACTOR_PREFIX,
     ApiToken,
@@ -47,6 +48,8 @@ from metrics.models import (
     RevisionAction,
     Role,
     StageEvent,
+    collapse_spaces,
+    pilot_name_key,
     utcnow,
 )
 
@@ -76,6 +79,7 @@ PILOT_COLUMNS = [
     C.WINDOW,
     C.MIN_WEEKS,
     "updated_at",
+    "archived",
 ]
 
 
@@ -94,7 +98,8 @@ def pilots_frame(session: Session) -> pd.DataFrame:
     Returns:
         Columns pilot_id int64, pilot object, vendor, use_case, owner, stage (object),
         start_date, decision_date (datetime64[ns]), cost float64 (NaN = not set),
-        trailing_window int64, min_weeks int64, updated_at (datetime64[ns, UTC]).
+        trailing_window int64, min_weeks int64, updated_at (datetime64[ns, UTC]),
+        archived (bool: hidden from the Portfolio unless asked for; data kept).
     """
     stmt = sa.select(
         Pilot.id,
@@ -109,8 +114,10 @@ def pilots_frame(session: Session) -> pd.DataFrame:
         Pilot.trailing_window,
         Pilot.min_weeks,
         Pilot.updated_at,
+        Pilot.archived,
     ).order_by(Pilot.name)
     df = _frame(session, stmt, PILOT_COLUMNS)
+    df["archived"] = df["archived"].fillna(False).astype(bool)
     for col in (C.START_DATE, C.DECISION_DATE):
         df[col] = pd.to_datetime(df[col])
     df["cost"] = df["cost"].astype("float64")
@@ -139,10 +146,13 @@ METRIC_COLUMNS = [
     C.WINDOW,
     C.MIN_WEEKS,
     C.VALUE_PER_UNIT,
+    "archived",
 ]
 
 
-def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFrame:
+def metrics_frame(
+    session: Session, *, pilot_id: int | None = None, include_archived: bool = False
+) -> pd.DataFrame:
     """Metrics with their pilot's fields joined: the ``metrics`` input of
     :mod:`metrics.computations`.
 
@@ -151,7 +161,9 @@ def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFr
         (object), baseline, target, margin, min_value, max_value (float64, NaN = not
         set), vendor, stage (object), start_date, decision_date (datetime64[ns]),
         trailing_window, min_weeks (int64), value_per_unit (float64, NaN = no value
-        model). Sorted by pilot name, then metric key.
+        model), archived (bool). Sorted by pilot name, then metric key. Archived
+        metrics (:func:`set_metric_archived`) only with ``include_archived``: they take
+        no part in the numbers, the pages or the summary.
     """
     stmt = (
         sa.select(
@@ -175,13 +187,17 @@ def metrics_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFr
             Pilot.trailing_window,
             Pilot.min_weeks,
             Metric.value_per_unit,
+            Metric.archived,
         )
         .join(Pilot, Pilot.id == Metric.pilot_id)
         .order_by(Pilot.name, Metric.key)
     )
     if pilot_id is not None:
         stmt = stmt.where(Metric.pilot_id == pilot_id)
+    if not include_archived:
+        stmt = stmt.where(Metric.archived == sa.false())
     df = _frame(session, stmt, METRIC_COLUMNS)
+    df["archived"] = df["archived"].fillna(False).astype(bool)
     for col in (C.BASELINE, C.TARGET, C.MARGIN, "min_value", "max_value", C.VALUE_PER_UNIT):
         df[col] = df[col].astype("float64")
     for col in (C.START_DATE, C.DECISION_DATE):
@@ -285,14 +301,93 @@ def data_version(session: Session) -> tuple:
 # =========================================================================== pilots
 
 
+#: What :func:`save_pilot` may do with a pilot whose name (ignoring case and spacing)
+#: is already taken: ``create`` refuses (the Admin "New pilot" form, the API's create),
+#: ``update`` needs the pilot to exist, ``upsert`` updates it (``pilots import``, seeds).
+SAVE_MODES = ("create", "update", "upsert")
+
+#: Pilot fields a definition CSV or form sets (``name`` changes only by
+#: :func:`rename_pilot`).
+PILOT_DEFINITION_FIELDS = (
+    "vendor",
+    "use_case",
+    "owner",
+    "stage",
+    "start_date",
+    "decision_date",
+    "cost",
+    "trailing_window",
+    "min_weeks",
+)
+
+
 @dataclass(frozen=True)
 class SaveResult:
-    """Outcome of :func:`save_pilot`."""
+    """Outcome of :func:`save_pilot`.
+
+    Attributes:
+        name: the pilot's stored name.
+        fields_changed: pilot fields whose value changed (empty for a new pilot).
+        metrics_added, metrics_changed: keys of the metrics created / changed, with
+            the changed fields for the latter: ``(key, ("target", "baseline"))``.
+    """
 
     pilot_id: int
     created: bool
     metrics_created: int
     metrics_updated: int
+    name: str = ""
+    fields_changed: tuple[str, ...] = ()
+    metrics_added: tuple[str, ...] = ()
+    metrics_changed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was created or changed."""
+        return self.created or bool(
+            self.fields_changed or self.metrics_added or self.metrics_changed
+        )
+
+    def describe(self) -> str:
+        """What really happened, in one line, e.g. "Saved Invoice copilot: vendor, cost
+        changed; metric added: error_rate; metric changed: cycle_time (target)." or
+        "Invoice copilot: nothing changed."."""
+        if self.created:
+            n = len(self.metrics_added)
+            if not n:
+                return f"Created {self.name} (no metrics yet)."
+            added = ", ".join(self.metrics_added)
+            return f"Created {self.name} with {n} metric{'s' if n > 1 else ''}: {added}."
+        if not self.changed:
+            return f"{self.name}: nothing changed."
+        parts = []
+        if self.fields_changed:
+            parts.append(f"{', '.join(self.fields_changed)} changed")
+        if self.metrics_added:
+            parts.append(
+                f"metric{'s' if len(self.metrics_added) > 1 else ''} added: "
+                + ", ".join(self.metrics_added)
+            )
+        if self.metrics_changed:
+            parts.append(
+                f"metric{'s' if len(self.metrics_changed) > 1 else ''} changed: "
+                + ", ".join(f"{k} ({', '.join(f)})" for k, f in self.metrics_changed)
+            )
+        return f"Saved {self.name}: " + "; ".join(parts) + "."
+
+
+def find_pilot_by_name(session: Session, name: str) -> Pilot | None:
+    """The pilot whose name equals ``name`` ignoring case and spacing
+    (:func:`metrics.models.pilot_name_key`), or None."""
+    return session.exec(select(Pilot).where(Pilot.name_key == pilot_name_key(name))).first()
+
+
+def _name_taken_message(name: str, existing: str) -> str:
+    same = "" if existing == name else " (names are compared ignoring case and spacing)"
+    return (
+        f"a pilot named {existing!r} already exists{same}: pick it to edit it, or choose "
+        f"another name for {name!r}"
+    )
 
 
 def save_pilot(
@@ -301,33 +396,65 @@ def save_pilot(
     actor: str,
     pilot_in: PilotCreate,
     metrics_in: list[MetricCreate],
+    mode: str = "upsert",
+    pilot_id: int | None = None,
 ) -> SaveResult:
-    """Create the pilot named ``pilot_in.name`` or update it, with its metrics.
+    """Create a pilot or update one, with its metrics.
 
-    Metrics are matched by key: new keys are created, existing ones updated; metrics
-    not listed are kept. A stage change records a :class:`StageEvent`.
+    The pilot is found by ``pilot_id`` when given, else by its name ignoring case and
+    spacing (:func:`metrics.models.pilot_name_key`): "Claims  triage Agent " is the
+    pilot "Claims triage agent", never a second one. An update never changes the name
+    (that is :func:`rename_pilot`). Metrics are matched by key: new keys are created,
+    existing ones updated; metrics not listed are kept. A stage change records a
+    :class:`StageEvent`.
 
     Every created or changed pilot and metric is recorded in the audit log
-    (:class:`metrics.models.AuditEvent`, fields before and after).
+    (:class:`metrics.models.AuditEvent`: who, when, the fields before and after), shown
+    by :func:`definition_history_frame`.
 
     A new pilot gets the default readiness checklist
     (:func:`metrics.governance.ensure_default_checklist`). A stage change must pass its
     stage gate (:func:`metrics.governance.stage_gate`); a new pilot starts in
     discovery or pilot.
 
+    Args:
+        mode: ``create`` refuses a name that is taken (the Admin page's "New pilot");
+            ``update`` refuses an unknown pilot; ``upsert`` (default: ``pilots import``,
+            seeds) creates or updates.
+        pilot_id: the pilot to update (mode ``update``); its name must match.
+
+    Returns:
+        :class:`SaveResult` saying exactly what changed (:meth:`SaveResult.describe`).
+
     Raises:
         PermissionDenied: the actor is not an admin.
-        StoreError: two metrics share a key, a metric's explicit baseline/target
-            conflicts with the stored data, or the stage change skips its gate (the
-            message says what to record first). Nothing is written.
+        StoreError: the name is taken (mode create; the message names the pilot), the
+            pilot does not exist (mode update), two metrics share a key, a metric's
+            explicit baseline/target conflicts with the stored data, or the stage change
+            skips its gate (the message says what to record first). Nothing is written.
     """
     require_role(session=session, actor=actor, needed=Role.admin, action="saving a pilot")
+    if mode not in SAVE_MODES:
+        raise ValueError(f"mode must be one of {SAVE_MODES}")
     keys = [m.key for m in metrics_in]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
         raise StoreError(f"pilot {pilot_in.name!r}: metric key(s) listed twice: {dupes}")
     now = utcnow()
-    pilot = session.exec(select(Pilot).where(Pilot.name == pilot_in.name)).first()
+    if pilot_id is not None:
+        pilot = session.get(Pilot, pilot_id)
+        if pilot is None:
+            raise StoreError(f"no pilot with id {pilot_id}: it may have been removed; reload")
+        if pilot.name_key != pilot_name_key(pilot_in.name):
+            raise StoreError(
+                f"pilot {pilot.name!r} cannot be saved as {pilot_in.name!r}: rename it instead"
+            )
+    else:
+        pilot = find_pilot_by_name(session, pilot_in.name)
+    if pilot is not None and mode == "create":
+        raise StoreError(_name_taken_message(pilot_in.name, pilot.name))
+    if pilot is None and mode == "update":
+        raise StoreError(f"no pilot named {pilot_in.name!r}: create it first")
     created = pilot is None
     fields = pilot_in.model_dump()
     fields["stage"] = pilot_in.stage.value
@@ -342,8 +469,11 @@ def save_pilot(
             from_stage=None if created else pilot.stage,
             to_stage=fields["stage"],
         )
+    changed_fields: list[str] = []
     if created:
-        pilot = Pilot(**fields, created_at=now, updated_at=now)
+        pilot = Pilot(
+            **fields, name_key=pilot_name_key(pilot_in.name), created_at=now, updated_at=now
+        )
         session.add(pilot)
         try:
             session.flush()
@@ -363,12 +493,14 @@ def save_pilot(
             detail={"after": fields},
         )
     else:
+        fields = {k: fields[k] for k in PILOT_DEFINITION_FIELDS}
         old_stage = pilot.stage
         before = {k: getattr(pilot, k) for k in fields}
+        changed_fields = [k for k in fields if before[k] != fields[k]]
         for k, v in fields.items():
             setattr(pilot, k, v)
-        pilot.updated_at = now
-        if before != fields:
+        if changed_fields:
+            pilot.updated_at = now
             record_audit(
                 session=session,
                 actor=actor,
@@ -376,8 +508,9 @@ def save_pilot(
                 entity_id=pilot.id,
                 action="update",
                 detail={
-                    "before": {k: v for k, v in before.items() if v != fields[k]},
-                    "after": {k: v for k, v in fields.items() if v != before[k]},
+                    "pilot": pilot.name,
+                    "before": {k: before[k] for k in changed_fields},
+                    "after": {k: fields[k] for k in changed_fields},
                 },
             )
         if old_stage != pilot.stage:
@@ -389,7 +522,8 @@ def save_pilot(
     existing = {
         m.key: m for m in session.exec(select(Metric).where(Metric.pilot_id == pilot.id)).all()
     }
-    n_new = n_upd = 0
+    added: list[str] = []
+    changed_metrics: list[tuple[str, tuple[str, ...]]] = []
     for m_in in metrics_in:
         values = m_in.model_dump()
         values["direction"] = m_in.direction.value
@@ -405,18 +539,18 @@ def save_pilot(
                 entity="metric",
                 entity_id=metric.id,
                 action="create",
-                detail={"pilot": pilot.name, "after": values},
+                detail={"pilot": pilot.name, "key": m_in.key, "after": values},
             )
-            n_new += 1
+            added.append(m_in.key)
         else:
             before = {k: getattr(metric, k) for k in values}
-            changed = before != values
+            diff = tuple(k for k in values if before[k] != values[k])
             _check_stored_values_in_range(
-                session, metric.id, f"{pilot_in.name} {m_in.key}", m_in.min_value, m_in.max_value
+                session, metric.id, f"{pilot.name} {m_in.key}", m_in.min_value, m_in.max_value
             )
             for k, v in values.items():
                 setattr(metric, k, v)
-            if changed:
+            if diff:
                 record_audit(
                     session=session,
                     actor=actor,
@@ -425,13 +559,223 @@ def save_pilot(
                     action="update",
                     detail={
                         "pilot": pilot.name,
-                        "before": {k: v for k, v in before.items() if v != values[k]},
-                        "after": {k: v for k, v in values.items() if v != before[k]},
+                        "key": m_in.key,
+                        "before": {k: before[k] for k in diff},
+                        "after": {k: values[k] for k in diff},
                     },
                 )
-            n_upd += int(changed)
+                changed_metrics.append((m_in.key, diff))
+    if (added or changed_metrics) and not created:
+        pilot.updated_at = now
     session.flush()
-    return SaveResult(pilot.id, created, n_new, n_upd)
+    return SaveResult(
+        pilot.id,
+        created,
+        len(added),
+        len(changed_metrics),
+        name=pilot.name,
+        fields_changed=tuple(changed_fields),
+        metrics_added=tuple(added),
+        metrics_changed=tuple(changed_metrics),
+    )
+
+
+# --------------------------------------------------------------------------- rename, archive
+
+
+def _pilot_or_error(session: Session, pilot_id: int) -> Pilot:
+    pilot = session.get(Pilot, pilot_id)
+    if pilot is None:
+        raise StoreError(f"no pilot with id {pilot_id}: it may have been removed; reload")
+    return pilot
+
+
+def rename_pilot(*, session: Session, actor: str, pilot_id: int, new_name: str) -> str:
+    """Rename a pilot (audited: old and new name). The new name is trimmed and its inner
+    white space collapsed; changing only its case or spacing is allowed.
+
+    Returns:
+        The stored new name.
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown pilot; an empty, too long or control-character name; the
+            name is taken by another pilot ignoring case and spacing (the message
+            names it). Nothing is written.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="renaming a pilot")
+    pilot = _pilot_or_error(session, pilot_id)
+    name = collapse_spaces(new_name or "")
+    if not name:
+        raise StoreError("the new name is empty: type a name")
+    if len(name) > 200:
+        raise StoreError(f"the new name is {len(name)} characters long; at most 200")
+    if CONTROL_CHARS_RE.search(name) or LINE_BREAK_RE.search(name):
+        raise StoreError("the new name must not contain control characters or line breaks")
+    other = find_pilot_by_name(session, name)
+    if other is not None and other.id != pilot.id:
+        raise StoreError(_name_taken_message(name, other.name))
+    if name == pilot.name:
+        return name
+    old = pilot.name
+    now = utcnow()
+    pilot.name, pilot.name_key, pilot.updated_at = name, pilot_name_key(name), now
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="pilot",
+        entity_id=pilot.id,
+        action="rename",
+        detail={"pilot": name, "before": {"name": old}, "after": {"name": name}},
+    )
+    session.flush()
+    return name
+
+
+def set_pilot_archived(*, session: Session, actor: str, pilot_id: int, archived: bool) -> bool:
+    """Archive a pilot (it leaves the Portfolio; every value, decision and checklist item
+    is kept) or bring it back. Audited.
+
+    Returns:
+        True when the flag changed, False when it already had that value.
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown pilot.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="archiving a pilot")
+    pilot = _pilot_or_error(session, pilot_id)
+    if bool(pilot.archived) == bool(archived):
+        return False
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="pilot",
+        entity_id=pilot.id,
+        action="archive" if archived else "unarchive",
+        detail={
+            "pilot": pilot.name,
+            "before": {"archived": bool(pilot.archived)},
+            "after": {"archived": bool(archived)},
+        },
+    )
+    pilot.archived = bool(archived)
+    pilot.updated_at = utcnow()
+    session.flush()
+    return True
+
+
+def _metric_or_error(session: Session, metric_id: int) -> tuple[Metric, Pilot]:
+    metric = session.get(Metric, metric_id)
+    if metric is None:
+        raise StoreError(f"no metric with id {metric_id}: it may have been removed; reload")
+    return metric, session.get(Pilot, metric.pilot_id)
+
+
+def rename_metric(*, session: Session, actor: str, metric_id: int, new_label: str) -> str:
+    """Change a metric's label (its key stays: weekly values and imports use it). Audited.
+
+    Returns:
+        The stored new label (trimmed).
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown metric; an empty, too long or control-character label.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="renaming a metric")
+    metric, pilot = _metric_or_error(session, metric_id)
+    label = collapse_spaces(new_label or "")
+    if not label:
+        raise StoreError("the new label is empty: type a label")
+    if len(label) > 200:
+        raise StoreError(f"the new label is {len(label)} characters long; at most 200")
+    if CONTROL_CHARS_RE.search(label) or LINE_BREAK_RE.search(label):
+        raise StoreError("the new label must not contain control characters or line breaks")
+    if label == metric.label:
+        return label
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="metric",
+        entity_id=metric.id,
+        action="rename",
+        detail={
+            "pilot": pilot.name,
+            "key": metric.key,
+            "before": {"label": metric.label},
+            "after": {"label": label},
+        },
+    )
+    metric.label = label
+    pilot.updated_at = utcnow()
+    session.flush()
+    return label
+
+
+def set_metric_archived(*, session: Session, actor: str, metric_id: int, archived: bool) -> bool:
+    """Archive a metric (it leaves the pages, the summary and the recommendation; its
+    weekly values and history are kept) or bring it back. Audited.
+
+    Returns:
+        True when the flag changed.
+
+    Raises:
+        PermissionDenied: the actor is not an admin.
+        StoreError: unknown metric, or archiving the pilot's last active metric.
+    """
+    require_role(session=session, actor=actor, needed=Role.admin, action="archiving a metric")
+    metric, pilot = _metric_or_error(session, metric_id)
+    if bool(metric.archived) == bool(archived):
+        return False
+    record_audit(
+        session=session,
+        actor=actor,
+        entity="metric",
+        entity_id=metric.id,
+        action="archive" if archived else "unarchive",
+        detail={
+            "pilot": pilot.name,
+            "key": metric.key,
+            "before": {"archived": bool(metric.archived)},
+            "after": {"archived": bool(archived)},
+        },
+    )
+    metric.archived = bool(archived)
+    pilot.updated_at = utcnow()
+    session.flush()
+    return True
+
+
+def pilot_id_by_name(session: Session, name: str) -> int:
+    """The id of the pilot named ``name`` (ignoring case and spacing).
+
+    Raises:
+        StoreError: no such pilot (the message suggests close names).
+    """
+    pilot = find_pilot_by_name(session, name)
+    if pilot is None:
+        import difflib
+
+        names = list(session.exec(select(Pilot.name)).all())
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise StoreError(f"no pilot named {name!r}{hint}")
+    return int(pilot.id)
+
+
+def metric_id_by_key(session: Session, pilot_id: int, key: str) -> int:
+    """The id of metric ``key`` of pilot ``pilot_id`` (archived ones too).
+
+    Raises:
+        StoreError: the pilot has no such metric (the message lists its keys).
+    """
+    found = session.exec(
+        select(Metric).where(Metric.pilot_id == pilot_id, Metric.key == key.strip())
+    ).first()
+    if found is None:
+        keys = sorted(session.exec(select(Metric.key).where(Metric.pilot_id == pilot_id)).all())
+        raise StoreError(f"no metric {key!r} (its metrics: {', '.join(keys) or 'none'})")
+    return int(found.id)
 
 
 def _check_stored_values_in_range(
@@ -533,6 +877,61 @@ class WriteCounts:
     def total(self) -> int:
         """Rows written or checked: created + updated + unchanged."""
         return self.created + self.updated + self.unchanged
+
+
+#: A week this many weeks or more before the pilot's start week, or after its decision
+#: week, is almost always a typo (2016 for 2026) and is refused unless the user
+#: confirms it (DESIGN §6: ``--allow-distant-weeks``, a tick box on the pages).
+DISTANT_WEEKS_BEFORE_START = 156
+DISTANT_WEEKS_AFTER_DECISION = 52
+
+
+def distant_weeks(
+    weeks: pd.Series, start_dates: pd.Series, decision_dates: pd.Series
+) -> tuple[np.ndarray, list[str | None]]:
+    """Which weeks are far from their pilot's dates (DESIGN §6), and why.
+
+    The one check behind the import (CLI, Import page, API) and the Enter page: a week
+    more than :data:`DISTANT_WEEKS_BEFORE_START` weeks before the Monday of the start
+    date, or more than :data:`DISTANT_WEEKS_AFTER_DECISION` weeks after the Monday of
+    the decision date. Vectorised; only distant rows are worded.
+
+    Args:
+        weeks, start_dates, decision_dates: aligned Series of dates or datetime64
+            (NaT/None: not judged).
+
+    Returns:
+        (mask: bool array, reasons: one text per row, None where not distant), e.g.
+        "week 2016-W05 is 520 weeks before the pilot's start week 2026-W01 (more than
+        156): check the year, or confirm distant weeks".
+    """
+    w = pd.to_datetime(pd.Series(weeks).reset_index(drop=True), errors="coerce")
+    start = pd.to_datetime(pd.Series(start_dates).reset_index(drop=True), errors="coerce")
+    decision = pd.to_datetime(pd.Series(decision_dates).reset_index(drop=True), errors="coerce")
+    start_monday = start - pd.to_timedelta(start.dt.day_of_week, unit="D")
+    decision_monday = decision - pd.to_timedelta(decision.dt.day_of_week, unit="D")
+    before = ((start_monday - w).dt.days // 7).to_numpy()
+    after = ((w - decision_monday).dt.days // 7).to_numpy()
+    with np.errstate(invalid="ignore"):
+        early = np.nan_to_num(before, nan=0) > DISTANT_WEEKS_BEFORE_START
+        late = np.nan_to_num(after, nan=0) > DISTANT_WEEKS_AFTER_DECISION
+    mask = early | late
+    reasons: list[str | None] = [None] * len(w)
+    for i in np.flatnonzero(mask):
+        label = C.iso_label(w.iloc[i])
+        if early[i]:
+            reasons[i] = (
+                f"week {label} is {int(before[i])} weeks before the pilot's start week "
+                f"{C.iso_label(start_monday.iloc[i])} (more than "
+                f"{DISTANT_WEEKS_BEFORE_START}): check the year, or confirm distant weeks"
+            )
+        else:
+            reasons[i] = (
+                f"week {label} is {int(after[i])} weeks after the pilot's decision week "
+                f"{C.iso_label(decision_monday.iloc[i])} (more than "
+                f"{DISTANT_WEEKS_AFTER_DECISION}): check the year, or confirm distant weeks"
+            )
+    return mask, reasons
 
 
 def check_measurement_rows(rows: pd.DataFrame, metric_ranges: pd.DataFrame) -> list[str]:
@@ -1463,6 +1862,7 @@ REVISION_EXPORT_COLUMNS = [
     "metric",
     "week",
     "action",
+    "field",
     "old_value",
     "new_value",
     "old_note",
@@ -1474,16 +1874,24 @@ REVISION_EXPORT_COLUMNS = [
 
 
 def revisions_export_frame(session: Session) -> pd.DataFrame:
-    """The whole audit trail of measurements for ``pilotgate export revisions``.
+    """The whole audit trail for ``pilotgate export revisions``: every change to a
+    measurement and every change to a pilot's or metric's definition.
 
-    One query (revisions joined with their metric and pilot), oldest first. Write it
+    Two queries (measurement revisions joined with their metric and pilot; the audit
+    log of pilots and metrics, :func:`definition_history_frame`), oldest first. Write it
     with :func:`metrics.csvio.to_csv_text` (UTF-8 BOM, formula-safe text cells).
 
     Returns:
-        Columns pilot (pilot name), metric (metric key), week (``YYYY-Www``), action
-        (create / update / delete / restore), old_value, new_value (float64, the
-        metric's unit, NaN = none), old_note, new_note (object, None = none), actor,
-        at (object, ISO 8601 UTC ``2026-03-02T10:04:05Z``), reason; sorted by revision.
+        Columns pilot (pilot name), metric (metric key; empty for a pilot's own
+        field), week (``YYYY-Www``; empty for a definition change), action
+        (measurements: create / update / delete / restore; definitions:
+        ``pilot_create``, ``pilot_update``, ``pilot_rename``, ``pilot_archive``,
+        ``pilot_unarchive``, ``pilot_set_stage``, ``metric_create``, ``metric_update``,
+        ``metric_rename``, ``metric_archive``, ``metric_unarchive``), field (``value``
+        for a measurement; the definition field, e.g. ``target``), old_value, new_value
+        (the metric's unit for values; a definition's old and new value: a number,
+        or text for names, dates and stages; empty = none), old_note, new_note,
+        actor, at (ISO 8601 UTC ``2026-03-02T10:04:05Z``), reason; sorted by time.
     """
     from metrics.isoweek import week_labels
 
@@ -1506,15 +1914,128 @@ def revisions_export_frame(session: Session) -> pd.DataFrame:
         .join(Pilot, Pilot.id == Metric.pilot_id)
         .order_by(R.id)
     )
-    df = _frame(session, stmt, REVISION_EXPORT_COLUMNS)
+    cols = [c for c in REVISION_EXPORT_COLUMNS if c != "field"]
+    df = _frame(session, stmt, cols)
     df["week"] = week_labels(pd.to_datetime(df["week"])).astype(object)
     for col in ("old_value", "new_value"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    at = pd.to_datetime(df["at"], utc=True)
-    df["at"] = at.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object)
-    for col in ("pilot", "metric", "action", "old_note", "new_note", "actor", "reason"):
+    df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["field"] = "value"
+    defs = definition_history_frame(session)
+    if not defs.empty:
+        d = pd.DataFrame(
+            {
+                "pilot": defs["pilot"],
+                "metric": defs["metric"],
+                "week": None,
+                "action": defs["entity"] + "_" + defs["action"],
+                "field": defs["field"],
+                "old_value": defs["old"],
+                "new_value": defs["new"],
+                "old_note": None,
+                "new_note": None,
+                "actor": defs["actor"],
+                "at": defs["at"],
+                "reason": defs["reason"],
+            }
+        )
+        parts = [x.astype(object) for x in (df, d) if not x.empty]
+        df = pd.concat(parts, ignore_index=True).sort_values("at", kind="stable")
+        df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["at"] = df["at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object)
+    for col in ("pilot", "metric", "action", "field", "old_note", "new_note", "actor", "reason"):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
-    return df[REVISION_EXPORT_COLUMNS]
+    return df[REVISION_EXPORT_COLUMNS].reset_index(drop=True)
+
+
+#: Columns of :func:`definition_history_frame`.
+DEFINITION_HISTORY_COLUMNS = [
+    "at",
+    "actor",
+    "entity",
+    "action",
+    "pilot_id",
+    "pilot",
+    "metric",
+    "field",
+    "old",
+    "new",
+    "reason",
+]
+
+
+def definition_history_frame(session: Session, *, pilot_id: int | None = None) -> pd.DataFrame:
+    """Every change to a pilot's or metric's definition, one row per changed field,
+    oldest first (one query on the audit log; DESIGN §3: audited like a measurement).
+
+    Args:
+        pilot_id: only this pilot and its metrics.
+
+    Returns:
+        Columns at (datetime64[ns, UTC]), actor, entity (``pilot`` | ``metric``),
+        action (create / update / rename / archive / unarchive / set_stage), pilot_id
+        (int64), pilot (its current name), metric (the metric's key; "" for a pilot
+        field), field (e.g. ``target``, ``name``, ``archived``), old, new (object: the
+        stored value before and after -- a number, text such as an ISO date, a bool,
+        or None when there was none; a create has no old value), reason (object: a
+        stage move's note, the migration's reason; else "").
+    """
+    import json
+
+    A = AuditEvent
+    metric = sa.orm.aliased(Metric)
+    owner_id = sa.case((A.entity == "pilot", A.entity_id), else_=metric.pilot_id)
+    stmt = (
+        sa.select(
+            A.id, A.at, A.actor, A.entity, A.action, A.detail, owner_id, Pilot.name, metric.key
+        )
+        .outerjoin(metric, sa.and_(A.entity == "metric", metric.id == A.entity_id))
+        .outerjoin(Pilot, Pilot.id == owner_id)
+        .where(A.entity.in_(["pilot", "metric"]))
+        .order_by(A.id)
+    )
+    if pilot_id is not None:
+        stmt = stmt.where(owner_id == pilot_id)
+    rows = session.connection().execute(stmt).all()
+    out: list[dict] = []
+    for _id, at, actor, entity, action, detail, pid, pname, key in rows:
+        try:
+            d = json.loads(detail or "{}")
+        except ValueError:
+            d = {}
+        before = d.get("before") or {}
+        after = d.get("after") or {}
+        reason = str(d.get("reason") or d.get("note") or "")
+        for f in after if action == "create" else sorted(set(before) | set(after)):
+            old = None if action == "create" else before.get(f)
+            new = after.get(f)
+            if action == "create" and (new is None or new == ""):
+                continue
+            out.append(
+                {
+                    "at": at,
+                    "actor": actor,
+                    "entity": entity,
+                    "action": action,
+                    "pilot_id": pid,
+                    "pilot": pname if pname is not None else d.get("pilot"),
+                    "metric": (key or d.get("key") or "") if entity == "metric" else "",
+                    "field": f,
+                    "old": old,
+                    "new": new,
+                    "reason": reason,
+                }
+            )
+    if not out:
+        df = pd.DataFrame({c: pd.Series(dtype="object") for c in DEFINITION_HISTORY_COLUMNS})
+        df["at"] = pd.to_datetime(df["at"], utc=True)
+        return df
+    df = pd.DataFrame(out, columns=DEFINITION_HISTORY_COLUMNS)
+    df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["pilot_id"] = df["pilot_id"].astype("Int64")
+    for col in ("old", "new"):
+        df[col] = df[col].astype(object)
+    return df
 
 
 def stage_events_frame(session: Session, *, pilot_id: int) -> pd.DataFrame:
@@ -1805,7 +2326,9 @@ def pilots_outside_scope(scope: TokenScope, names: Iterable[str]) -> list[str]:
 __all__ = [
     "API_TOKEN_COLUMNS",
     "UNCHECKED",
+    "Metric",
     "PermissionDenied",
+    "Pilot",
     "SaveResult",
     "StoreError",
     "TokenScope",
@@ -1817,17 +2340,26 @@ __all__ = [
     "conflict_message",
     "create_api_token",
     "data_version",
+    "definition_history_frame",
     "delete_measurement",
+    "distant_weeks",
+    "find_pilot_by_name",
     "measurements_frame",
+    "metric_id_by_key",
     "metrics_frame",
+    "pilot_id_by_name",
     "pilots_frame",
     "pilots_outside_scope",
     "record_measurement",
+    "rename_metric",
+    "rename_pilot",
     "restore_measurement",
     "revisions_export_frame",
     "revisions_frame",
     "revoke_api_token",
     "save_pilot",
+    "set_metric_archived",
+    "set_pilot_archived",
     "set_stage",
     "stage_events_frame",
     "stages_as_of_frame",

@@ -17,6 +17,10 @@ from tests.factories import make_pilot, metric_in
 
 PILOT = "Helpdesk triage assistant"
 
+#: The pilot's decision date for these tests: their files span 300 weeks from 2010, and
+#: weeks more than 52 weeks after the decision date would be refused as distant.
+WIDE_DECISION = date(2016, 6, 24)
+
 
 def weekly_csv(weeks: int, value: float) -> str:
     first = date(2010, 1, 4)
@@ -58,7 +62,7 @@ def import_at_once(engine, files: list[str]) -> list:
 
 def test_two_imports_of_the_same_weeks_at_once(engine):
     with session_scope(engine) as s:
-        make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
+        make_pilot(s, decision_date=WIDE_DECISION, metrics=[metric_in(), metric_in("cycle_time")])
     reports = import_at_once(engine, [weekly_csv(300, 10.0), weekly_csv(300, 20.0)])
     written = [r for r in reports if r.ok]
     refused = [r for r in reports if not r.ok]
@@ -96,7 +100,7 @@ def assert_revision_chains_unbroken(engine) -> None:
 def test_concurrent_updates_never_lose_one(engine):
     """Two imports update the same 600 existing values at once (the lost-update case)."""
     with session_scope(engine) as s:
-        make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
+        make_pilot(s, decision_date=WIDE_DECISION, metrics=[metric_in(), metric_in("cycle_time")])
         csvio.import_measurements(update=True, session=s, actor="seed", data=weekly_csv(300, 40.0))
     reports = import_at_once(engine, [weekly_csv(300, 30.0), weekly_csv(300, 35.0)])
     assert any(r.ok for r in reports)
@@ -108,7 +112,7 @@ def test_concurrent_updates_never_lose_one(engine):
 
 def test_sqlite_busy_database_gives_try_again(sqlite_engine):
     with session_scope(sqlite_engine) as s:
-        make_pilot(s)
+        make_pilot(s, decision_date=WIDE_DECISION)
     one_metric = "pilot,metric,week,value\n" + "".join(
         f"{PILOT},resolution_time,{(date(2010, 1, 4) + timedelta(weeks=i)).isoformat()},5\n"
         for i in range(3)
@@ -209,7 +213,7 @@ def deleter(mid: int, actor: str, expected, week: date = W3):
 def one_metric(engine, *, first: float | None = 70.0) -> int:
     """A pilot with resolution_time; ``first`` saved for 2012-W03 by "seed" (version 1)."""
     with session_scope(engine) as s:
-        make_pilot(s)
+        make_pilot(s, decision_date=WIDE_DECISION)
         mid = int(store.metrics_frame(s)["metric_id"].iloc[0])
         if first is not None:
             store.record_measurement(session=s, actor="seed", metric_id=mid, week=W3, value=first)
@@ -311,7 +315,7 @@ def test_an_import_while_someone_saves_one_value(engine):
     """A 600-row import (updating every value) and a single correction of 2012-W03 at
     the same moment: one of the outcomes below, each complete, never half an import."""
     with session_scope(engine) as s:
-        make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
+        make_pilot(s, decision_date=WIDE_DECISION, metrics=[metric_in(), metric_in("cycle_time")])
         csvio.import_measurements(update=True, session=s, actor="seed", data=weekly_csv(300, 40.0))
         mid = int(store.metrics_frame(s).set_index("key").loc["resolution_time", "metric_id"])
     week = date(2010, 1, 4) + timedelta(weeks=100)
@@ -411,7 +415,7 @@ class Pause:
 
 def seeded_import_case(engine) -> tuple[int, date]:
     with session_scope(engine) as s:
-        make_pilot(s, metrics=[metric_in(), metric_in("cycle_time")])
+        make_pilot(s, decision_date=WIDE_DECISION, metrics=[metric_in(), metric_in("cycle_time")])
         csvio.import_measurements(update=True, session=s, actor="seed", data=weekly_csv(300, 40.0))
         mid = int(store.metrics_frame(s).set_index("key").loc["resolution_time", "metric_id"])
     return mid, date(2010, 1, 4) + timedelta(weeks=100)

@@ -353,9 +353,12 @@ def test_export_revisions_cli_writes_the_audit_trail(engine, tmp_path, monkeypat
     assert raw.startswith("\ufeff".encode())
     text = raw.decode("utf-8").removeprefix("\ufeff")
     assert text.splitlines()[0] == (
-        "pilot,metric,week,action,old_value,new_value,old_note,new_note,actor,at,reason"
+        "pilot,metric,week,action,field,old_value,new_value,old_note,new_note,actor,at,reason"
     )
-    rows = list(csv.DictReader(io.StringIO(text)))
+    everything = list(csv.DictReader(io.StringIO(text)))
+    # the pilot's creation comes first (definition rows: tests/test_trust_data.py)
+    assert everything[0]["action"] == "pilot_create"
+    rows = [r for r in everything if r["field"] == "value"]
     assert [
         (r["week"], r["action"], r["old_value"], r["new_value"], r["old_note"], r["new_note"])
         for r in rows
@@ -465,7 +468,7 @@ def week_state(engine, mid: int, week: date = W6) -> tuple:
 
 def test_enter_correction_needs_a_reason(app_db):
     at = enter_week(app_db)
-    at.number_input(key=value_key(app_db, "resolution_time")).set_value(60.0)
+    at.text_input(key=value_key(app_db, "resolution_time")).input("60.0")
     click(at, app_db, "preview")
     assert any("A reason for the correction is required" in w.value for w in at.warning)
     click(at, app_db, "save")
@@ -488,8 +491,9 @@ def test_enter_correction_needs_a_reason(app_db):
 
 def test_enter_new_week_needs_no_reason_field(app_db):
     at = enter_week(app_db, date(2012, 2, 13))
-    assert [t.label for t in at.text_input] == ["Note (optional)"]
-    at.number_input(key=value_key(app_db, "resolution_time", date(2012, 2, 13))).set_value(70.0)
+    labels = [t.label for t in at.text_input if not t.key.startswith("enter-value-")]
+    assert labels == ["Note (optional)"]
+    at.text_input(key=value_key(app_db, "resolution_time", date(2012, 2, 13))).input("70.0")
     click(at, app_db, "save", date(2012, 2, 13))
     assert "1 created" in at.success[0].value
     _, revs = week_state(app_db["engine"], app_db["resolution_time"], date(2012, 2, 13))
@@ -525,7 +529,7 @@ def test_enter_delete_a_value_with_a_reason(app_db):
 
 def test_enter_typed_value_and_delete_together_is_refused(app_db):
     at = enter_week(app_db)
-    at.number_input(key=value_key(app_db, "error_rate")).set_value(4.0)
+    at.text_input(key=value_key(app_db, "error_rate")).input("4.0")
     at.checkbox(
         key=f"enter-delete-{app_db['pilot']}-{app_db['error_rate']}-{W6.isoformat()}"
     ).check()
@@ -540,14 +544,14 @@ def test_enter_typed_value_and_delete_together_is_refused(app_db):
 def test_enter_second_identical_submit_writes_once(app_db):
     """A double-clicked Save: the second submit carries the version the first one saw."""
     at = enter_week(app_db)
-    at.number_input(key=value_key(app_db, "resolution_time")).set_value(60.0)
+    at.text_input(key=value_key(app_db, "resolution_time")).input("60.0")
     at.text_input(key=f"enter-reason-{app_db['pilot']}-{W6.isoformat()}").set_value("typo")
     click(at, app_db, "save")
     assert "1 updated" in at.success[0].value
     # the second click of the double click: same values, same (old) form version
     seen = f"enter-seen-{app_db['pilot']}-{W6.isoformat()}"
     at.session_state[seen] = {app_db["resolution_time"]: 1, app_db["error_rate"]: 1}
-    at.number_input(key=value_key(app_db, "resolution_time", gen="-v1")).set_value(60.0)
+    at.text_input(key=value_key(app_db, "resolution_time", gen="-v1")).input("60.0")
     at.text_input(key=f"enter-reason-{app_db['pilot']}-{W6.isoformat()}-v1").set_value("typo")
     click(at, app_db, "save")
     assert [s.value for s in at.success] == [
@@ -577,7 +581,7 @@ def test_pilot_page_history_and_restore(app_db, monkeypatch):
     at = open_page("dashboard/pages/pilot.py", app_db["pilot"])
     table = history_frame(at)
     top = table.iloc[:2]
-    assert list(top["Action"]) == ["🗑 deleted", "corrected"]
+    assert list(top["Action"]) == ["deleted", "corrected"]
     assert list(top["Week"]) == ["2012-W06", "2012-W06"]
     assert list(top["Metric"]) == ["Resolution time (h)"] * 2
     assert list(top["Old value"]) == [61.2, 72.0]
@@ -592,7 +596,7 @@ def test_pilot_page_history_and_restore(app_db, monkeypatch):
     at.run(timeout=30)
     at.selectbox(key=f"history-week-{app_db['pilot']}").set_value("2012-02-06").run(timeout=30)
     table = history_frame(at)
-    assert list(table["Action"]) == ["🗑 deleted", "corrected", "entered"]
+    assert list(table["Action"]) == ["deleted", "corrected", "entered"]
 
     # restore needs a reason, then brings the value back
     choice = at.selectbox(key=f"history-restore-choice-{app_db['pilot']}")
@@ -625,7 +629,7 @@ def test_viewers_see_history_but_no_restore(app_db, monkeypatch):
     # StreamlitPageNotFoundError after this section has rendered (not this section's code)
     at = open_page("dashboard/pages/pilot.py", app_db["pilot"], check=False)
     table = history_frame(at)
-    assert table["Action"].iloc[0] == "🗑 deleted"
+    assert table["Action"].iloc[0] == "deleted"
     assert not [b for b in at.button if b.key == f"history-restore-{app_db['pilot']}"]
     assert "1 deleted value(s) can be restored by an editor or admin." in [
         c.value for c in at.caption

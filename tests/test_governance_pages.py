@@ -31,6 +31,9 @@ EXPORT_PAGE = "dashboard/pages/export.py"
 START = date(2012, 1, 2)
 AS_OF = date(2012, 2, 20)
 
+UNMET = ":material/check_box_outline_blank: not yet: "  # a gate condition not met
+MET = ":material/check_box: met: "
+
 
 @pytest.fixture(autouse=True)
 def _today_is_as_of(monkeypatch):
@@ -153,10 +156,10 @@ def test_pilot_page_lists_the_checklist_and_its_blockers(db):
     assert "- Knowledge-transfer plan agreed" in text
     # the stage gates ahead, explained
     assert "**Stage gate pilot → production** (blocked)" in text
-    # a neutral checklist: ✅ met, ⬜ not yet
-    assert "⬜ latest recorded decision must be go" in text
-    assert "⬜ every checklist item must be ticked with evidence" in text
-    assert "⬜ latest recorded decision must be no-go" in text  # the gate to stopped
+    # a neutral checklist in Material icons: met / not yet
+    assert UNMET + "latest recorded decision must be go" in text
+    assert UNMET + "every checklist item must be ticked with evidence" in text
+    assert UNMET + "latest recorded decision must be no-go" in text  # the gate to stopped
     assert "No decision recorded yet." in text
 
 
@@ -295,14 +298,14 @@ def test_pilot_page_shows_the_decision_history(db):
     text = _texts(at)
     assert ":orange-badge[Decision: extend]" in text
     assert "Recorded by **bo** on" in text
-    assert "judged as of 2012-02-20 (recommendation then: 🟢 go)" in text
+    assert "judged as of 2012-02-20 (recommendation then: go)" in text
     assert "**Rationale:** Security review *pending*" in text  # literal, not emphasis
     history = _frame_with(at, "Decision", "Recommendation then", "Rationale")
     assert list(history["Decision"]) == ["extend", "go"]  # newest first
     assert list(history["Decided by"]) == ["bo", "ada"]
     assert list(history["Judged as of"]) == ["2012-02-20", "2012-02-20"]
     assert list(history["Rationale"]) == ["Security review *pending*", ""]
-    assert "⬜ latest recorded decision must be go" in text
+    assert UNMET + "latest recorded decision must be go" in text
     assert "**Stage gate pilot → stopped** (blocked)" in text
 
 
@@ -396,7 +399,7 @@ def test_stage_move_explains_the_gate_and_moves_when_it_is_clear(db):
     assert "Stage gate pilot → production:" in text
     # before any click: the requirements as a neutral checklist and what to do first,
     # no refusal ("not moved … Nothing was changed.") yet
-    assert "⬜ latest recorded decision must be go" in text
+    assert UNMET + "latest recorded decision must be go" in text
     assert "Before moving: record a go decision first (no decision is recorded yet)" in text
     assert "not moved" not in text and "Nothing was changed" not in text
     assert not at.error
@@ -416,7 +419,7 @@ def test_stage_move_explains_the_gate_and_moves_when_it_is_clear(db):
             G.tick_checklist_item(session=s, actor=ACTOR, item_id=int(item_id), evidence="ok")
         s.commit()
     at = _app(EXPORT_PAGE, pilot_id=pid)
-    assert "✅ every checklist item must be ticked with evidence" in _texts(at)
+    assert MET + "every checklist item must be ticked with evidence" in _texts(at)
     at.text_input(key=f"stage-note-{pid}-0").set_value("steering committee 2012-02-20")
     _button(at, "Move to production").click().run(timeout=30)
     assert not at.exception
@@ -470,10 +473,10 @@ def test_portfolio_view_of_decisions(db):
     counts = _frame_with(at, "Recommendation", "discovery", "pilot", "Total").set_index(
         "Recommendation"
     )
-    assert counts.loc["🟢 go", "pilot"] == 1
-    assert counts.loc["🟡 extend", "pilot"] == 1
-    assert counts.loc["⚪ insufficient data", "pilot"] == 1
-    assert counts.loc["🔴 no-go", "Total"] == 0
+    assert counts.loc["go", "pilot"] == 1
+    assert counts.loc["extend", "pilot"] == 1
+    assert counts.loc["insufficient data", "pilot"] == 1
+    assert counts.loc["no-go", "Total"] == 0
     assert int(counts["Total"].sum()) == 3
     tiles = {m.label: m.value for m in at.metric}
     assert (tiles["Decided go"], tiles["Decided extend"], tiles["No decision"]) == ("2", "0", "1")
@@ -483,7 +486,7 @@ def test_portfolio_view_of_decisions(db):
     assert list(due["Recorded decision"]) == ["—"]
     against = _frame_with(at, "Recommendation now", "Recorded decision")
     assert list(against["Pilot"]) == [INVOICE]
-    assert list(against["Recommendation now"]) == ["🟡 extend"]
+    assert list(against["Recommendation now"]) == ["extend"]
     assert list(against["Recorded decision"]) == ["go"]
     assert list(against["Rationale"]) == ["Good enough for AP"]
 

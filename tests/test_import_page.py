@@ -321,9 +321,20 @@ def test_a_change_made_meanwhile_needs_a_new_confirmation(db):
     assert not at.exception
     assert _stored(db["engine"], db["resolution_time"])["2012-02-06"] == 75.0
     assert "2012-02-13" not in _stored(db["engine"], db["resolution_time"])
+    # issue 10: not a silent re-render: the refusal names who changed what
+    (error,) = [_unescape(e.value) for e in at.error]
+    assert error.startswith(
+        "Not written: the stored values changed while you were checking this file: "
+        "Resolution time 2012-W06 was changed by someone to 75.0 h at "
+    )
+    assert error.endswith(
+        "while you were editing; your value 71 (line 2) was not saved. Reload to see it. "
+        "Check the values that would change above, and confirm again."
+    )
     changes = _frame_with(at, "Stored value")
     assert changes["Stored value"].tolist() == [75.0, 4.8]
     assert at.checkbox[0].value is False
+    at.run(timeout=30)  # the next run: the new changes wait for a new confirmation
     assert _write_button(at).disabled
 
 
@@ -341,3 +352,55 @@ def test_reimporting_the_same_file_changes_nothing(db):
     ]
     assert "Every value in this file is already stored" in _texts(at)
     assert not [b for b in at.button if b.label.startswith("Write")]
+
+
+def test_a_new_week_written_meanwhile_is_named_too(db):
+    """Nothing to overwrite when previewed; someone enters week 7 before the click: the
+    click writes nothing and names them (before issue 10 the page re-rendered silently)."""
+    at = _upload(
+        _page(), "new.csv", f"pilot,metric,week,value\n{HD},resolution_time,2012-W07,69.5\n"
+    )
+    assert not at.warning and not _write_button(at).disabled
+    with Session(db["engine"]) as s:
+        add_weeks(s, db["resolution_time"], date(2012, 2, 13), [70.0], actor="bob")
+        s.commit()
+    _write_button(at).click().run(timeout=30)
+    (error,) = [_unescape(e.value) for e in at.error]
+    assert "Resolution time 2012-W07 was changed by bob to 70.0 h" in error
+    assert "your value 69.5 (line 2) was not saved" in error
+    assert _stored(db["engine"], db["resolution_time"])["2012-02-13"] == 70.0
+
+
+def test_a_distant_week_needs_the_tick_box(db):
+    """A week 10 years off (2002 typed for 2012) was imported with "No problems found"."""
+    text = (
+        "pilot,metric,week,value\n"
+        f"{HD},resolution_time,2002-W07,69.5\n"
+        f"{HD},resolution_time,2012-W07,70\n"
+        f"{HD},error_rate,2015-W07,4\n"
+    )
+    at = _upload(_page(), "far.csv", text)
+    problems = _frame_with(at, "Problem")
+    assert problems[["Line", "Column", "Problem"]].values.tolist() == [
+        [
+            "2",
+            "week",
+            "week 2002-W07 is 516 weeks before the pilot's start week 2012-W01 (more than "
+            "156): check the year, or confirm distant weeks",
+        ],
+        [
+            "4",
+            "week",
+            "week 2015-W07 is 137 weeks after the pilot's decision week 2012-W26 (more than "
+            "52): check the year, or confirm distant weeks",
+        ],
+    ]
+    assert "Allow distant weeks" in at.error[0].value
+    box = at.checkbox(key=next(c.key for c in at.checkbox if "allow-distant" in c.key))
+    assert box.label == "Allow distant weeks" and box.value is False
+    assert not [b for b in at.button if b.label.startswith("Write")]
+    box.check().run(timeout=30)
+    assert not at.error
+    _write_button(at).click().run(timeout=30)
+    assert at.success[0].value == "Imported far.csv: 3 rows: 3 created, 0 updated, 0 unchanged."
+    assert _stored(db["engine"], db["resolution_time"])["2002-02-11"] == 69.5

@@ -283,11 +283,19 @@ def test_import_pilots_creates_then_updates(session):
         [HD, "resolution_time", 80.0, 120.0],
     ]
     again = run_pilots(session, pilots_file(target=70))
+    # only what really changed counts: one pilot's metric target; the other is unchanged
     assert (again.created, again.updated, again.metrics_created, again.metrics_updated) == (
         0,
-        2,
+        1,
         0,
         1,
+    )
+    assert again.unchanged == 1
+    assert again.summary_line() == (
+        "2 pilots: 0 created, 1 updated, 1 unchanged; metrics: 0 created, 1 updated"
+    )
+    assert sorted(again.details) == sorted(
+        [f"{ODD}: nothing changed.", f"Saved {HD}: metric changed: resolution_time (target)."]
     )
     m = store.metrics_frame(session)
     assert m.set_index("key").loc["resolution_time", "target"] == 70.0
@@ -445,13 +453,16 @@ def test_confirmed_changes_must_still_be_the_changes(session, two_weeks):
     session.commit()
     before = counts(session)
     rep = run(session, fix_file(), update=True, expected_changes=preview.changes)
-    assert [(e.line, e.reason) for e in rep.errors] == [
-        (
-            None,
-            "the stored values changed since the preview (someone else wrote some of these "
-            "weeks): nothing written; check the values that would change again",
-        )
-    ]
+    # issue 10: the refusal names who changed what (store.conflict_message)
+    ((line, reason),) = [(e.line, e.reason) for e in rep.errors]
+    assert line is None
+    assert reason.startswith(
+        "the stored values changed since the preview; nothing written: Resolution time "
+        "2012-W02 was changed by bob to 95.0 h at "
+    )
+    assert reason.endswith(
+        "while you were editing; your value 85.5 (line 3) was not saved. Reload to see it."
+    )
     assert counts(session) == before
     ok = run(
         session,

@@ -27,6 +27,7 @@ from sqlmodel import Session, SQLModel
 
 from metrics import store
 from metrics.db import alembic_config, head_revision, init_db, make_engine, schema_revision
+from metrics.models import pilot_name_key
 from tests.conftest import BACKENDS, PG_SCHEMA, PG_URL, _pg_url
 from tests.factories import add_weeks
 
@@ -372,7 +373,45 @@ ROWS_BY_REVISION: dict[str, dict[str, list[dict]]] = {
             )
         ],
     },
-    "0003": {},
+    "0003": {
+        "pilot": [
+            dict(
+                id=3,
+                name="Claims triage agent",
+                vendor="Ünïcödé AI GmbH",
+                use_case="",
+                owner="",
+                stage="pilot",
+                start_date=date(2026, 1, 5),
+                decision_date=date(2026, 6, 26),
+                cost=None,
+                trailing_window=4,
+                min_weeks=4,
+                created_at=T0,
+                updated_at=T0,
+                name_key="claims triage agent",
+                archived=True,
+            )
+        ],
+        "metric": [
+            dict(
+                id=14,
+                pilot_id=3,
+                key="cycle_time",
+                label="Cycle time",
+                unit="h",
+                direction="lower_is_better",
+                role="primary",
+                baseline=None,
+                target=20.0,
+                margin=None,
+                min_value=0.0,
+                max_value=None,
+                value_per_unit=None,
+                archived=True,
+            )
+        ],
+    },
     "0004": {
         "api_token": [
             dict(
@@ -524,6 +563,10 @@ ROWS_BY_REVISION: dict[str, dict[str, list[dict]]] = {
 NEW_COLUMNS: dict[tuple[str, str], tuple[str, object]] = {
     ("metric", "value_per_unit"): ("0002", None),
     ("decision", "report_hash"): ("0005", None),
+    # a callable: the value depends on the row (the name's key, metrics.models)
+    ("pilot", "name_key"): ("0003", lambda row: pilot_name_key(row["name"])),
+    ("pilot", "archived"): ("0003", False),
+    ("metric", "archived"): ("0003", False),
 }
 
 
@@ -568,6 +611,9 @@ def _fill(engine: sa.Engine, revision: str) -> dict[str, list[tuple[str, dict]]]
                 assert missing == late, f"sample {table} row of {rev} lacks {missing - late}"
                 assert all(_rev_index(NEW_COLUMNS[(table, c)][0]) > _rev_index(rev) for c in late)
                 assert set(row) <= present, f"{table} has no {set(row) - present} at {revision}"
+                # a later column whose value depends on the row: written as the app would
+                derived = {c: NEW_COLUMNS[(table, c)][1] for c in late}
+                row = {**row, **{c: f(row) for c, f in derived.items() if callable(f)}}
                 target = sa.table(table, *[sa.column(c, model.c[c].type) for c in row])
                 conn.execute(sa.insert(target).values(**row))
         if conn.dialect.name == "postgresql":  # as if the application had written them
@@ -599,6 +645,8 @@ def _check_survived(engine: sa.Engine, data: dict[str, list[tuple[str, dict]]]) 
                             f"{table}.{column} is new: add it to NEW_COLUMNS with its default"
                         )
                         expected = NEW_COLUMNS[(table, column)][1]
+                        if callable(expected):
+                            expected = expected(row)
                     assert got[column] == expected, (table, row["id"], column)
                     assert type(got[column]) is type(expected), (table, row["id"], column)
 

@@ -183,9 +183,9 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     table = at.dataframe[0].value
     rows = table.set_index("Pilot")
     assert list(rows.index) == [FRAUD, HELPDESK, INVOICE]
-    assert rows.loc[HELPDESK, "Recommendation"] == "🟢 go"
-    assert rows.loc[INVOICE, "Recommendation"] == "🟡 extend"
-    assert rows.loc[FRAUD, "Recommendation"] == "⚪ insufficient data"
+    assert rows.loc[HELPDESK, "Recommendation"] == "go"
+    assert rows.loc[INVOICE, "Recommendation"] == "extend"
+    assert rows.loc[FRAUD, "Recommendation"] == "insufficient data"
     assert rows.loc[HELPDESK, "Primary met"] == "1 / 1"
     assert rows.loc[HELPDESK, "Last reported"] == "2012-W06"
     assert rows.loc[HELPDESK, "Completeness"] == pytest.approx(100 * 6 / 7)
@@ -196,10 +196,10 @@ def test_portfolio_lists_every_pilot_with_its_recommendation(db):
     assert "Days to decision" not in table.columns
     tiles = dict(_metric_tiles(at))
     assert tiles["Pilots"] == "3"
-    assert tiles["🟢 go"] == "1"
-    assert tiles["🟡 extend"] == "1"
-    assert tiles["🔴 no-go"] == "0"
-    assert tiles["⚪ insufficient data"] == "1"
+    assert tiles[":material/check_circle: go"] == "1"
+    assert tiles[":material/schedule: extend"] == "1"
+    assert tiles[":material/cancel: no-go"] == "0"
+    assert tiles[":material/help: insufficient data"] == "1"
     assert tiles["pilot"] == "3"
 
 
@@ -258,8 +258,8 @@ def test_portfolio_filters(db):
 def test_portfolio_links_every_pilot_to_its_page(db):
     at = _app()
     links = {link.value: link.proto.query_string for link in at.get("page_link")}
-    assert links["🟢 " + HELPDESK] == f"pilot={db['helpdesk']}"
-    assert links["🟡 " + INVOICE] == f"pilot={db['invoice']}"
+    assert links[":material/check_circle: " + HELPDESK] == f"pilot={db['helpdesk']}"
+    assert links[":material/schedule: " + INVOICE] == f"pilot={db['invoice']}"
     assert all(link.proto.page.endswith("pilot") for link in at.get("page_link"))
 
 
@@ -374,7 +374,7 @@ def test_chosen_pilot_follows_to_the_enter_page(db):
     at.sidebar.selectbox(key="pilot_page_pilot").set_value(db["invoice"]).run(timeout=30)
     at.switch_page(ENTER_PAGE).run(timeout=30)
     assert at.selectbox(key="enter_pilot").value == db["invoice"]
-    assert [_unescape(n.label) for n in at.number_input] == ["Analyst productivity (items/h)"]
+    assert _value_labels(at) == ["Analyst productivity (items/h)"]
 
 
 # =========================================================================== enter
@@ -383,6 +383,11 @@ def test_chosen_pilot_follows_to_the_enter_page(db):
 def _enter(db, *, pilot: str = "helpdesk") -> AppTest:
     at = _app(ENTER_PAGE, pilot_id=db[pilot])
     return at
+
+
+def _value_labels(at: AppTest) -> list[str]:
+    """The labels of the Enter page's value fields."""
+    return [_unescape(n.label) for n in at.text_input if (n.key or "").startswith("enter-value-")]
 
 
 def _value_key(db, metric: str, week: date, pilot: str = "helpdesk") -> str:
@@ -403,13 +408,12 @@ def _open_enter_with_url(query: dict[str, str]) -> AppTest:
 def test_enter_page_preselects_the_pilot_named_in_the_url(db):
     at = _open_enter_with_url({"pilot": str(db["invoice"])})
     assert at.selectbox(key="enter_pilot").value == db["invoice"]
-    assert [_unescape(n.label) for n in at.number_input] == ["Analyst productivity (items/h)"]
+    assert _value_labels(at) == ["Analyst productivity (items/h)"]
     assert INVOICE in _texts(at)
     # picking another pilot keeps the address in step (like the Pilot page)
     at.selectbox(key="enter_pilot").set_value(db["helpdesk"]).run(timeout=30)
     assert at.query_params["pilot"] == str(db["helpdesk"])
-    labels = [_unescape(n.label) for n in at.number_input]
-    assert labels == ["Error rate (%)", "Resolution time (h)"]
+    assert _value_labels(at) == ["Error rate (%)", "Resolution time (h)"]
     # without ?pilot= the first pilot by name is chosen: the URL made the difference
     at = _open_enter_with_url({})
     assert at.selectbox(key="enter_pilot").value == _fraud_id(db)
@@ -419,9 +423,8 @@ def test_enter_shows_and_keeps_every_typed_digit(db):
     week = date(2012, 2, 6)  # error rate stored: 4.8 %
     at = _enter(db)
     at.selectbox(key="enter_week").set_value(week).run(timeout=30)
-    # "%g": the browser shows the number as typed (4.12345), not rounded ("%.2f": 4.12)
-    assert {n.proto.format for n in at.number_input} == {"%g"}
-    at.number_input(key=_value_key(db, "error_rate", week)).set_value(4.12345)
+    # a text field: the browser keeps what was typed (4.12345), never rounds or drops it
+    at.text_input(key=_value_key(db, "error_rate", week)).input("4.12345")
     at.button(key=f"enter-preview-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert not at.exception
     changes = _frame_with(at, "Existing", "New", "Action").set_index("Metric")
@@ -445,19 +448,18 @@ def test_enter_defaults_to_the_last_complete_week(db):
     week = at.selectbox(key="enter_week")
     assert week.value == date(2012, 2, 13)
     assert "2012-W07 (Mon 13 Feb – Sun 19 Feb)" in week.options
-    inputs = {n.key: n.value for n in at.number_input}
+    inputs = {n.key: n.value for n in at.text_input if n.key.startswith("enter-value-")}
     assert inputs == {
-        _value_key(db, "error_rate", date(2012, 2, 13)): None,
-        _value_key(db, "resolution_time", date(2012, 2, 13)): None,
+        _value_key(db, "error_rate", date(2012, 2, 13)): "",
+        _value_key(db, "resolution_time", date(2012, 2, 13)): "",
     }
-    labels = [_unescape(n.label) for n in at.number_input]
-    assert labels == ["Error rate (%)", "Resolution time (h)"]
+    assert _value_labels(at) == ["Error rate (%)", "Resolution time (h)"]
 
 
 def test_enter_a_week_then_see_it_on_the_pilot_page(db):
     week = date(2012, 2, 13)
     at = _enter(db)
-    at.number_input(key=_value_key(db, "resolution_time", week)).set_value(70.5)
+    at.text_input(key=_value_key(db, "resolution_time", week)).input("70.5")
     at.text_input(key=f"enter-note-{db['helpdesk']}-{week.isoformat()}").set_value("typed in")
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert not at.exception
@@ -471,7 +473,7 @@ def test_enter_a_week_then_see_it_on_the_pilot_page(db):
     assert stored.loc[pd.Timestamp(week), "entered_by"] == "page-tester"
     assert len(_stored(db["engine"], db["error_rate"])) == 6  # empty field: nothing written
     # the form is emptied; the saved value shows next to its field
-    assert [n.value for n in at.number_input] == [None, None]
+    assert [n.value for n in at.text_input if n.key.startswith("enter-value-")] == ["", ""]
     assert at.text_input[0].value == ""
     assert "Now: **70.5 h** (by page-tester, version 1) — “typed in”" in _texts(at)
 
@@ -489,8 +491,8 @@ def test_enter_preview_shows_the_change_and_writes_nothing(db):
     at = _enter(db)
     at.selectbox(key="enter_week").set_value(week).run(timeout=30)
     assert "Now: **72 h**" in _texts(at)
-    at.number_input(key=_value_key(db, "resolution_time", week)).set_value(60.0)
-    at.number_input(key=_value_key(db, "error_rate", week)).set_value(4.8)
+    at.text_input(key=_value_key(db, "resolution_time", week)).input("60.0")
+    at.text_input(key=_value_key(db, "error_rate", week)).input("4.8")
     at.button(key=f"enter-preview-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert not at.exception
     changes = _frame_with(at, "Existing", "New", "Action")
@@ -512,24 +514,34 @@ def test_enter_preview_shows_the_change_and_writes_nothing(db):
     assert stored["version"] == 2
 
 
-def test_enter_flags_an_unusual_value_but_allows_it(db):
+def test_enter_flags_an_unusual_value_and_saves_it_only_when_confirmed(db):
+    """Issue 10: the "unusual value" warning came only after the write. Now the value
+    is refused until its tick box confirms it, and nothing is written before."""
     week = date(2012, 2, 13)
     at = _enter(db)
-    at.number_input(key=_value_key(db, "resolution_time", week)).set_value(780.0)
+    at.text_input(key=_value_key(db, "resolution_time", week)).input("780.0")
     at.button(key=f"enter-preview-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert "Check for a typo" in at.warning[0].value
     changes = _frame_with(at, "Existing", "New", "Action").set_index("Metric")
     assert changes.loc["Resolution time (h)", "Check"] == ("unusual: 10× the recent median 78 h")
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
-    assert "Saved 2012-W07" in at.warning[0].value
+    assert not at.success
+    assert _unescape(at.error[0].value) == (
+        "Not saved: Resolution time 780 h (unusual: 10× the recent median 78 h). If this is "
+        "right, tick **Save values that look unusual** and press Save again."
+    )
+    assert pd.Timestamp(week) not in _stored(db["engine"], db["resolution_time"]).index
+    at.checkbox(key=f"enter-confirm-unusual-{db['helpdesk']}-{week.isoformat()}").check()
+    at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
+    assert "Saved 2012-W07" in at.success[0].value
     assert _stored(db["engine"], db["resolution_time"]).loc[pd.Timestamp(week), "value"] == 780
 
 
 def test_enter_out_of_range_shows_error_and_writes_nothing(db):
     week = date(2012, 2, 13)
     at = _enter(db)
-    at.number_input(key=_value_key(db, "resolution_time", week)).set_value(70.0)
-    at.number_input(key=_value_key(db, "error_rate", week)).set_value(150.0)
+    at.text_input(key=_value_key(db, "resolution_time", week)).input("70.0")
+    at.text_input(key=_value_key(db, "error_rate", week)).input("150.0")
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert not at.exception
     errors = [_unescape(e.value) for e in at.error]
@@ -544,7 +556,7 @@ def test_enter_out_of_range_shows_error_and_writes_nothing(db):
 def test_enter_negative_value_below_minimum(db):
     week = date(2012, 2, 13)
     at = _enter(db)
-    at.number_input(key=_value_key(db, "resolution_time", week)).set_value(-1.0)
+    at.text_input(key=_value_key(db, "resolution_time", week)).input("-1.0")
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert "below the allowed minimum 0 h" in at.error[0].value
     assert pd.Timestamp(week) not in _stored(db["engine"], db["resolution_time"]).index
@@ -565,7 +577,7 @@ def test_enter_first_value_of_a_pilot_without_data(db):
     at = _app(ENTER_PAGE, pilot_id=fraud)
     assert "0 of 1 metrics already have a value" in _texts(at)
     key = f"enter-value-{fraud}-{mid}-2012-02-13"
-    at.number_input(key=key).set_value(42.0)
+    at.text_input(key=key).input("42.0")
     at.button(key=f"enter-save-{fraud}-2012-02-13").click().run(timeout=30)
     assert not at.exception
     assert "1 created" in at.success[0].value
@@ -578,7 +590,7 @@ def test_enter_an_older_week_by_date(db):
     at.date_input(key="enter_other_day").set_value(date(2011, 12, 7)).run(timeout=30)  # W49
     week = date(2011, 12, 5)
     assert "baseline period" in _texts(at)
-    at.number_input(key=_value_key(db, "resolution_time", week)).set_value(121.0)
+    at.text_input(key=_value_key(db, "resolution_time", week)).input("121.0")
     at.button(key=f"enter-save-{db['helpdesk']}-{week.isoformat()}").click().run(timeout=30)
     assert not at.error
     assert _stored(db["engine"], db["resolution_time"]).loc[pd.Timestamp(week), "value"] == 121

@@ -150,11 +150,11 @@ class Browser:
         # widget keys from database ids (a suffix may follow after a save)
         (value,) = [
             n
-            for n in at.number_input
+            for n in at.text_input
             if n.key.startswith(f"enter-value-{db['helpdesk']}-{db['resolution_time']}-{week}")
         ]
         refused = i % 3 == 2
-        value.set_value(1500.0 if refused else 60.0 + i)
+        value.set_value(str(1500.0 if refused else 60.0 + i))
         for reason in [t for t in at.text_input if (t.key or "").startswith("enter-reason-")]:
             reason.set_value(f"pool test visit {i}")  # asked for once a value exists
         at.button(key=f"enter-save-{db['helpdesk']}-{week}").click()

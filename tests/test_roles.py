@@ -727,7 +727,7 @@ def test_admin_page_creates_a_pilot_with_every_field(admin_db):
     assert not at.exception, [e.value for e in at.exception]
     assert [_unescape(e.value) for e in at.error] == []
     assert [_unescape(s.value) for s in at.success] == [
-        "Created Invoice copilot: 1 metric(s) added, 0 changed."
+        "Created Invoice copilot with 1 metric: cycle_time."
     ]
     with Session(admin_db) as s:
         p = store.pilots_frame(s).set_index("pilot").loc["Invoice copilot"]
@@ -840,7 +840,8 @@ def test_admin_page_edits_a_pilot_and_its_metrics(admin_db):
     at.button(key=f"{p}-save").click().run(timeout=30)
     assert not at.exception
     assert [_unescape(s.value) for s in at.success] == [
-        f"Saved {PILOT}: 0 metric(s) added, 2 changed."
+        f"Saved {PILOT}: vendor changed; metrics changed: error_rate (margin), "
+        "resolution_time (target, value_per_unit)."
     ]
     with Session(admin_db) as s:
         assert store.pilots_frame(s)["vendor"].tolist() == ["Acme AI Ltd"]

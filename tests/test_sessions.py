@@ -81,8 +81,8 @@ def open_enter(db, name: str, week: date = W6) -> AppTest:
 def value_field(at: AppTest, db, week: date = W6):
     """The value field of the metric for ``week``, whatever its generation suffix."""
     prefix = f"enter-value-{db['pilot']}-{db['metric']}-{week.isoformat()}"
-    found = [n for n in at.number_input if n.key == prefix or n.key.startswith(prefix + "-v")]
-    assert len(found) == 1, [n.key for n in at.number_input]
+    found = [n for n in at.text_input if n.key == prefix or n.key.startswith(prefix + "-v")]
+    assert len(found) == 1, [n.key for n in at.text_input]
     return found[0]
 
 
@@ -125,7 +125,7 @@ def test_a_save_in_one_session_shows_in_the_other_on_its_next_rerun(shared):
     b = open_enter(shared, "bob")
     assert "Now: **72 h** (by seed, version 1)" in texts(b)
 
-    value_field(a, shared).set_value(61.2)
+    value_field(a, shared).set_value("61.2")
     reason_field(a, shared).set_value("recount")
     save(a, shared, "alice")
     assert [s.value for s in a.success] == [
@@ -137,19 +137,19 @@ def test_a_save_in_one_session_shows_in_the_other_on_its_next_rerun(shared):
     assert "Now: **61.2 h** (by alice, version 2)" in texts(b)
     # each session kept its own state: B's week choice, A's emptied form
     assert b.selectbox(key="enter_week").value == W6
-    assert value_field(a, shared).value is None
+    assert value_field(a, shared).value == ""
 
 
 def test_two_sessions_edit_the_same_value_the_second_is_refused(shared):
     a = open_enter(shared, "alice")
     b = open_enter(shared, "bob")  # both forms show 72 h, version 1
 
-    value_field(a, shared).set_value(61.2)
+    value_field(a, shared).set_value("61.2")
     reason_field(a, shared).set_value("recount")
     save(a, shared, "alice")
     assert "1 updated" in a.success[0].value
 
-    value_field(b, shared).set_value(60.0)
+    value_field(b, shared).set_value("60.0")
     reason_field(b, shared).set_value("typo")
     save(b, shared, "bob")
     assert not b.success
@@ -168,7 +168,7 @@ def test_two_sessions_edit_the_same_value_the_second_is_refused(shared):
     assert revisions(shared) == [("create", 72.0, "seed"), ("update", 61.2, "alice")]
     # B now sees alice's value next to its field (its typed 60.0 is kept to retry)
     assert "Now: **61.2 h** (by alice, version 2)" in texts(b)
-    assert value_field(b, shared).value == 60.0
+    assert value_field(b, shared).value == "60.0"
 
     # having seen it, B may still correct it: now from version 2
     save(b, shared, "bob")
@@ -183,9 +183,9 @@ def test_two_sessions_enter_the_first_value_of_a_week(shared):
     week = date(2012, 2, 13)  # no value yet in either form
     a = open_enter(shared, "alice", week)
     b = open_enter(shared, "bob", week)
-    value_field(a, shared, week).set_value(70.0)
+    value_field(a, shared, week).set_value("70.0")
     save(a, shared, "alice", week)
-    value_field(b, shared, week).set_value(71.0)
+    value_field(b, shared, week).set_value("71.0")
     save(b, shared, "bob", week)
     assert "was changed by alice to 70.0 h at " in texts(b)
     assert "your value 71.0 was not saved. Reload to see it." in texts(b)
@@ -199,7 +199,7 @@ def test_a_save_while_the_database_is_busy_says_try_again(sqlite_shared, monkeyp
     monkeypatch.setenv("PILOTGATE_SQLITE_BUSY_TIMEOUT_MS", "50")
     _clear_caches()
     a = open_enter(shared, "alice")
-    value_field(a, shared).set_value(61.2)
+    value_field(a, shared).set_value("61.2")
     reason_field(a, shared).set_value("recount")
     other = make_engine(str(shared["engine"].url))
     lock = other.raw_connection()
@@ -225,11 +225,11 @@ def test_the_refusal_comes_before_the_reason_check(shared):
     reason"); saving again, now knowingly, asks for the reason; nothing written by B."""
     a = open_enter(shared, "alice")
     b = open_enter(shared, "bob")
-    value_field(a, shared).set_value(61.2)
+    value_field(a, shared).set_value("61.2")
     reason_field(a, shared).set_value("recount")
     save(a, shared, "alice")
 
-    value_field(b, shared).set_value(60.0)
+    value_field(b, shared).set_value("60.0")
     save(b, shared, "bob")
     assert [e.value for e in b.error] and "was changed by alice to 61.2 h" in texts(b)
     assert "A reason for the correction is required" not in texts(b)

@@ -51,6 +51,9 @@ ACTOR = "page-tester"
 PAGE_PX, SELECTABLE_TABLE_PX = 940, 906
 PORTFOLIO_TABLE_PX_1280 = 786  # beside the row selectors, at 1280 px wide
 
+UNMET = ":material/check_box_outline_blank: not yet: "  # a gate condition not met
+MET = ":material/check_box: met: "
+
 
 @pytest.fixture(autouse=True)
 def _today_is_as_of(monkeypatch):
@@ -272,14 +275,14 @@ def test_pilot_page_shows_a_held_guardrail_by_its_margin(db):
 
     guard = {label: value for label, value, _ in _tiles(at, f"tiles-{db['error_rate']}")}
     assert guard["Non-inferiority limit"] == "6%"  # baseline 5% + margin 1 pp
-    assert guard["Status vs margin"] == "✅ held"
+    assert guard["Status vs margin"] == "held"
     assert guard["Baseline"] == "5%"
     assert "Progress to target" not in guard
     assert "Target" not in guard
     assert "Projected target week" not in guard
     primary = {label: value for label, value, _ in _tiles(at, f"tiles-{db['resolution_time']}")}
     assert primary["Progress to target"] == "113.2%"
-    assert primary["Status vs target"] == "✅ met"
+    assert primary["Status vs target"] == "met"
     assert ":green-badge[:material/shield: guardrail held]" in _texts(at)
 
     spec = _chart(at, f"chart-{db['error_rate']}")
@@ -292,7 +295,7 @@ def test_pilot_page_breached_guardrail_tile_and_badge_agree(db):
     at = _app(PILOT_PAGE, pilot_id=db["invoice"])
     mid = metric_id_of(db, INVOICE, "complaint_rate")
     guard = {label: value for label, value, _ in _tiles(at, f"tiles-{mid}")}
-    assert guard["Status vs margin"] == "🔴 breached"
+    assert guard["Status vs margin"] == "breached"
     assert guard["Non-inferiority limit"] == "2.5%"
     text = _texts(at)
     assert ":red-badge[:material/shield: guardrail breached]" in text
@@ -308,9 +311,9 @@ def metric_id_of(db, pilot: str, key: str) -> int:
 def test_export_table_words_guardrail_status_as_held_or_breached(db):
     at = _app(EXPORT_PAGE)
     table = _table(at, "Better", "Status").value.set_index(["Pilot", "Metric"])
-    assert table.loc[(HELPDESK, "error_rate"), "Status"] == "✅ held"
-    assert table.loc[(INVOICE, "complaint_rate"), "Status"] == "🔴 breached"
-    assert table.loc[(HELPDESK, "resolution_time"), "Status"] == "✅ met"
+    assert table.loc[(HELPDESK, "error_rate"), "Status"] == "held"
+    assert table.loc[(INVOICE, "complaint_rate"), "Status"] == "breached"
+    assert table.loc[(HELPDESK, "resolution_time"), "Status"] == "met"
 
 
 # =========================================================================== 2 numbers
@@ -623,7 +626,7 @@ def test_stage_gate_is_a_neutral_checklist_until_a_move_is_tried(db):
     at = _app(EXPORT_PAGE, pilot_id=pid)
     at.selectbox(key=f"stage-to-{pid}-0").set_value("stopped").run(timeout=30)
     text = _texts(at)
-    assert "⬜ latest recorded decision must be no-go" in text
+    assert UNMET + "latest recorded decision must be no-go" in text
     assert "no_go" not in text
     assert "Nothing was changed" not in text and not at.error
     (move,) = [b for b in at.button if b.label == "Move to stopped"]

@@ -262,16 +262,25 @@ with pilots_tab:
     pilot_names = (
         dict(zip(pilot_ids, pilots[C.PILOT].astype(str), strict=True)) if pilot_ids else {}
     )
+    archived_ids = (
+        {int(i) for i, a in zip(pilots[C.PILOT_ID], pilots["archived"], strict=True) if a}
+        if pilot_ids
+        else set()
+    )
     pid = st.selectbox(
         "Pilot",
         [NEW, *pilot_ids],
-        format_func=lambda i: "➕ New pilot" if i == NEW else pilot_names.get(i, str(i)),
+        format_func=lambda i: (
+            "New pilot…"
+            if i == NEW
+            else pilot_names.get(i, str(i)) + (" (archived)" if i in archived_ids else "")
+        ),
         key=PICK_KEY,
     )
     existing = pid != NEW
     if existing:
         p = pilots.set_index(C.PILOT_ID).loc[pid]
-        metric_rows = state.metrics(version, pid).to_dict("records")
+        metric_rows = state.metrics(version, pid, include_archived=True).to_dict("records")
     else:
         p = None
         metric_rows = []
@@ -286,7 +295,7 @@ with pilots_tab:
                 value=str(p[C.PILOT]),
                 key=f"{prefix}-name",
                 disabled=True,
-                help="A pilot is identified by its name; it cannot be renamed here.",
+                help="Rename the pilot below the form (Rename and archive).",
             )
             name = str(p[C.PILOT])
         else:
@@ -357,6 +366,11 @@ with pilots_tab:
         for m in metric_rows:
             mid = int(m[C.METRIC_ID])
             with st.container(border=True):
+                if m.get("archived"):
+                    st.caption(
+                        f"Metric {ui.md_escape(m[C.KEY])} is archived: hidden from pages, the "
+                        "summary and the recommendation; its values are kept."
+                    )
                 metric_fields.append(
                     (f"metric {m[C.KEY]}", _metric_widgets(f"{prefix}-m{mid}", m, new=False))
                 )
@@ -405,18 +419,22 @@ with pilots_tab:
                 )
             if not metrics_in:
                 raise StoreError("a pilot needs at least one metric: fill in the new metric")
-            res = store.save_pilot(session=s, actor=actor, pilot_in=pilot_in, metrics_in=metrics_in)
+            # "New pilot" only ever creates: a name taken by another pilot (ignoring case
+            # and spacing) is refused by the store, never overwritten.
+            res = store.save_pilot(
+                session=s,
+                actor=actor,
+                pilot_in=pilot_in,
+                metrics_in=metrics_in,
+                mode="update" if existing else "create",
+                pilot_id=pid if existing else None,
+            )
             result["id"] = res.pilot_id
             result["res"] = res
 
         if _run_write(_save, f"Saved {name.strip()}."):
             res = result["res"]
-            ui.flash(
-                ui.md_escape(
-                    f"{'Created' if res.created else 'Saved'} {name.strip()}: "
-                    f"{res.metrics_created} metric(s) added, {res.metrics_updated} changed."
-                )
-            )
+            ui.flash(ui.md_escape(res.describe()), "success" if res.changed else "info")
             for k in [k for k in st.session_state if str(k).startswith(f"{prefix}-mnew")]:
                 del st.session_state[k]
             if not existing:
@@ -425,6 +443,71 @@ with pilots_tab:
             st.session_state[_PENDING_PICK] = result["id"]
             st.rerun()
 
+    # ------------------------------------------------------------------ rename and archive
+    if existing:
+        st.markdown("**Rename and archive**")
+        st.caption(
+            "Every rename and archive is recorded with who and when (Pilot page, Definition "
+            "history; `pilotgate export revisions`). Archived pilots leave the Portfolio "
+            "(its filter shows them); every value, decision and checklist item is kept."
+        )
+        r1, r2 = st.columns(2)
+        with r1, st.form(f"admin-rename-{pid}"):
+            new_name = st.text_input("New name", value=str(p[C.PILOT]), key=f"{prefix}-rename")
+            if st.form_submit_button(
+                "Rename pilot", key=f"{prefix}-rename-save", icon=":material/edit:"
+            ) and _run_write(
+                lambda s: store.rename_pilot(
+                    session=s, actor=actor, pilot_id=pid, new_name=new_name
+                ),
+                f"Renamed {p[C.PILOT]} to {' '.join(new_name.split())}.",
+            ):
+                st.session_state.pop(f"{prefix}-rename", None)
+                st.session_state[_PENDING_PICK] = pid
+                st.rerun()
+        with r2:
+            is_archived = bool(p["archived"])
+            if st.button(
+                "Unarchive pilot" if is_archived else "Archive pilot",
+                key=f"{prefix}-archive",
+                icon=":material/unarchive:" if is_archived else ":material/archive:",
+            ) and _run_write(
+                lambda s: store.set_pilot_archived(
+                    session=s, actor=actor, pilot_id=pid, archived=not is_archived
+                ),
+                f"{'Unarchived' if is_archived else 'Archived'} {p[C.PILOT]}.",
+            ):
+                st.session_state[_PENDING_PICK] = pid
+                st.rerun()
+            if metric_rows:
+                metric_ids = [int(m[C.METRIC_ID]) for m in metric_rows]
+                info = {int(m[C.METRIC_ID]): m for m in metric_rows}
+                chosen = st.selectbox(
+                    "Metric",
+                    metric_ids,
+                    format_func=lambda i: (
+                        f"{info[i][C.LABEL]} ({info[i][C.KEY]})"
+                        + (" (archived)" if info[i].get("archived") else "")
+                    ),
+                    key=f"{prefix}-archive-metric",
+                )
+                m_archived = bool(info[chosen].get("archived"))
+                if st.button(
+                    "Unarchive metric" if m_archived else "Archive metric",
+                    key=f"{prefix}-archive-metric-go",
+                    icon=":material/unarchive:" if m_archived else ":material/archive:",
+                    help="An archived metric leaves the pages, the summary and the "
+                    "recommendation; its weekly values and history are kept.",
+                ):
+                    label = info[chosen][C.LABEL]
+                    if _run_write(
+                        lambda s: store.set_metric_archived(
+                            session=s, actor=actor, metric_id=chosen, archived=not m_archived
+                        ),
+                        f"{'Unarchived' if m_archived else 'Archived'} metric {label}.",
+                    ):
+                        st.session_state[_PENDING_PICK] = pid
+                        st.rerun()
 
 # =========================================================================== API tokens
 with tokens_tab:

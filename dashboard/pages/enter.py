@@ -14,7 +14,7 @@ from dashboard import components as ui
 from dashboard import state
 from dashboard.charts import with_unit
 from metrics import computations as C
-from metrics import store
+from metrics import csvio, store
 from metrics.db import failure_reason, session_scope
 from metrics.isoweek import monday_of
 
@@ -39,19 +39,19 @@ if pilots.empty:
     st.stop()
 
 
-#: How the value fields show their number. The browser formats it with sprintf.js,
-#: where "%g" without a precision prints the number as JavaScript does (its shortest
-#: exact form): 4.12345 stays "4.12345", 72 shows as "72". A fixed "%.Nf" rounds what
-#: is shown (4.12345 -> "4.12" with "%.2f") although the full value is stored, and
-#: format=None is no better (step 0.1 -> "%0.1f"). Streamlit's server only checks that
-#: the string formats a number (Python's "%g" % 2), so "%g" is accepted.
-VALUE_FORMAT = "%g"
+#: Value fields are text, read by the import's own number reader
+#: (:func:`metrics.csvio.parse_typed_number`): a browser's number field turned "4,2"
+#: into 42 and wrote it at once; a text field keeps what was typed, and the page shows
+#: the number it reads before anything is written.
+VALUE_PLACEHOLDER = "not entered"
 
 
 # ------------------------------------------------------------------ pilot and week
 left, right = st.columns(2)
 with left:
     pilot_id = ui.pilot_picker(pilots, key="enter_pilot")
+if pilot_id is None:  # a link naming no pilot (the picker said so): nothing to enter
+    st.stop()
 ui.pilot_to_query(pilot_id)
 
 last_complete = C.last_complete_week(as_of).date()
@@ -105,6 +105,16 @@ this = all_values[all_values[C.WEEK] == pd.Timestamp(week)].set_index(C.METRIC_I
 week_text = C.iso_label(week)
 
 pilot_row = pilots[pilots[C.PILOT_ID] == pilot_id].iloc[0]
+# The import's rule for weeks far from the pilot's dates (store.distant_weeks): such a
+# week (2016 typed for 2026) is refused unless confirmed in the form below.
+_distant, _why = store.distant_weeks(
+    pd.Series([pd.Timestamp(week)]),
+    pd.Series([pilot_row[C.START_DATE]]),
+    pd.Series([pilot_row[C.DECISION_DATE]]),
+)
+distant_reason = _why[0] if bool(_distant[0]) else None
+if distant_reason:
+    st.warning(f"{ui.md_escape(distant_reason[:1].upper() + distant_reason[1:])}.")
 period = C.week_period(week, pilot_row[C.START_DATE], pilot_row[C.DECISION_DATE])
 if period == C.POST_DECISION_PERIOD:  # DESIGN §4: stored and drawn, never judged
     period += " (after the decision date: stored and charted, not part of the verdict)"
@@ -176,7 +186,7 @@ expected_versions = {mid: seen_before.get(mid, v) for mid, v in shown_versions.i
 st.session_state[seen_key] = shown_versions
 had_values = any(v is not None for v in (*shown_versions.values(), *expected_versions.values()))
 
-inputs: dict[int, float | None] = {}
+inputs: dict[int, str] = {}
 deletes: dict[int, bool] = {}
 with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
     for _, m in metrics.iterrows():
@@ -198,16 +208,16 @@ with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
             # The allowed range is checked on save (all or nothing, with a message
             # naming the field), not by the widget: Streamlit silently drops an
             # out-of-range number, which would save the other fields without it.
-            inputs[mid] = st.number_input(
+            inputs[mid] = st.text_input(
                 ui.md_escape(f"{m[C.LABEL]} ({unit})" if unit else m[C.LABEL]),
-                value=None,
-                step=0.1,
-                format=VALUE_FORMAT,
-                placeholder="not entered",
+                value="",
+                placeholder=VALUE_PLACEHOLDER,
                 key=f"enter-value-{pilot_id}-{mid}-{week.isoformat()}{suffix}",
                 help=(
                     f"Allowed: {allowed}. Target {with_unit(m[C.TARGET], unit)}; "
                     + ("lower is better." if m[C.DIRECTION] == C.LOWER else "higher is better.")
+                    + " Type it as you write it: 4,2 or 4.2, 1.234,5 or 1,234.5"
+                    + (", with or without %." if unit == "%" else f", with or without {unit}.")
                 ),
             )
         old = _existing(mid)
@@ -245,6 +255,18 @@ with st.form(key=f"enter-form-{key_base}", enter_to_submit=False):
             help="Required when you change or delete a value that already exists; kept in "
             "the value's history (Pilot page, and `pilotgate export revisions`).",
         )
+    confirm_unusual = st.checkbox(
+        "Save values that look unusual",
+        key=f"enter-confirm-unusual-{key_base}{suffix}",
+        help="A value 3 times (or a third of) the metric's recent median is only saved "
+        "once you tick this: check it first (a decimal typed wrong?).",
+    )
+    confirm_distant = False
+    if distant_reason:
+        confirm_distant = st.checkbox(
+            "This week is right although it is far from the pilot's dates",
+            key=f"enter-confirm-distant-{key_base}{suffix}",
+        )
     b1, b2, _ = st.columns([1, 1, 4])
     preview = b1.form_submit_button("Preview changes", key=f"enter-preview-{key_base}")
     save = b2.form_submit_button("Save", type="primary", key=f"enter-save-{key_base}")
@@ -253,14 +275,24 @@ if not (preview or save):
     st.stop()
 
 # ------------------------------------------------------------------ what will change
-entered = {mid: v for mid, v in inputs.items() if v is not None}
+units_of = dict(zip(metrics[C.METRIC_ID].astype(int), metrics[C.UNIT].fillna(""), strict=True))
+parsed = {
+    mid: csvio.parse_typed_number(text, units_of.get(mid, "")) for mid, text in inputs.items()
+}
+typed = {mid: text.strip() for mid, text in inputs.items() if text.strip()}
+entered = {mid: p.value for mid, p in parsed.items() if p.value is not None}
 to_delete = {mid for mid, ticked in deletes.items() if ticked}
+labels = metrics.set_index(C.METRIC_ID)
+problems: list[str] = [
+    f"{labels.at[mid, C.LABEL]}: {p.problem}." for mid, p in parsed.items() if p.problem
+]
+if problems:
+    st.error("Not saved. " + " ".join(ui.md_escape(x) for x in problems))
+    st.stop()
 if not entered and not to_delete:
     st.warning("Nothing entered: type at least one value (or tick Delete), then save.")
     st.stop()
 
-labels = metrics.set_index(C.METRIC_ID)
-problems: list[str] = []
 unusual: list[str] = []
 corrected: list[str] = []
 planned: list[tuple[str, int, float | None, str]] = []  # (action, metric_id, value, note)
@@ -286,6 +318,7 @@ for mid in labels.index:
         changes.append(
             {
                 "Metric": shown_label,
+                "Typed": "",
                 "Existing": old,
                 "New": None,
                 "Change": None,
@@ -328,6 +361,7 @@ for mid in labels.index:
     changes.append(
         {
             "Metric": shown_label,
+            "Typed": typed.get(mid, ""),
             "Existing": old,
             "New": float(value),
             "Change": None if old is None else _difference(float(value), old),
@@ -348,7 +382,10 @@ st.dataframe(
         "Existing": st.column_config.NumberColumn(
             "Existing", help="Empty: no value yet", format="plain"
         ),
-        "New": st.column_config.NumberColumn("New", help="Empty: deleted", format="plain"),
+        "Typed": st.column_config.TextColumn("Typed", help="What was typed"),
+        "New": st.column_config.NumberColumn(
+            "New", help="The number read from what was typed; empty: deleted", format="plain"
+        ),
         "Change": st.column_config.NumberColumn("Change", format="%+g"),
     },
 )
@@ -372,13 +409,50 @@ if needs_reason and not (save and stale):
         st.error("Not saved. " + needed)
         st.stop()
     st.warning(needed)
+# Confirmations come before anything is written (issue 10): the numbers read from
+# what was typed are shown first when reading them took an interpretation (decimal
+# comma, thousands marks, a unit), an unusual value needs its tick box, and so does a
+# week far from the pilot's dates.
+interpreted = {mid: text for mid, text in typed.items() if not parsed[mid].as_typed}
+shown_key = f"enter-shown-{key_base}"
+shown_before = st.session_state.get(shown_key)
+st.session_state[shown_key] = interpreted
+if interpreted:
+    st.info(
+        "Read as: "
+        + "; ".join(
+            f"{ui.md_escape(labels.at[mid, C.LABEL])} “{ui.md_escape(text)}” = "
+            f"**{ui.md_escape(_exact(float(parsed[mid].value), units_of.get(mid, '')))}**"
+            for mid, text in interpreted.items()
+        )
+        + "."
+    )
 if unusual:
     st.warning(
         "Check for a typo: " + "; ".join(ui.md_escape(u) for u in unusual) + ". "
-        "Saving is still allowed."
+        "Tick **Save values that look unusual** to save them."
     )
 if not save:
     st.caption("Nothing is saved yet: press **Save** to write these values.")
+    st.stop()
+if interpreted and shown_before != interpreted:
+    st.warning(
+        "Not saved yet: check the numbers read from what you typed (above), then press "
+        "**Save** again to write them."
+    )
+    st.stop()
+if unusual and not confirm_unusual:
+    st.error(
+        "Not saved: "
+        + "; ".join(ui.md_escape(u) for u in unusual)
+        + ". If this is right, tick **Save values that look unusual** and press Save again."
+    )
+    st.stop()
+if distant_reason and not confirm_distant:
+    st.error(
+        f"Not saved: {ui.md_escape(distant_reason)}. If the week is right, tick **This week "
+        "is right although it is far from the pilot's dates** and press Save again."
+    )
     st.stop()
 
 
@@ -438,15 +512,10 @@ saved = (
     + (f", {counts['deleted']} deleted" if counts["deleted"] else "")
     + "."
 )
-if unusual:
-    ui.flash(
-        saved + " Please double-check: " + "; ".join(ui.md_escape(u) for u in unusual) + ".",
-        "warning",
-    )
-else:
-    ui.flash(saved)
+ui.flash(saved)
 # Empty the form: the saved values now show as "Now: …" next to each field, and the
 # next form is built from them (not from the versions shown before this save).
 st.session_state[gen_key] = generation + 1
 st.session_state.pop(seen_key, None)
+st.session_state.pop(shown_key, None)
 st.rerun()

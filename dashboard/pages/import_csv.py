@@ -209,6 +209,8 @@ date_format = o2.selectbox(
     help="Decided from the whole column; choose it when every date reads both ways.",
 )
 
+distant_key = f"import-allow-distant-{digest}"
+allow_distant = bool(st.session_state.get(distant_key, False))
 with st.status(f"Checking {uploaded.name}…", expanded=True) as checking:
     report = state.import_preview(
         version,
@@ -217,6 +219,7 @@ with st.status(f"Checking {uploaded.name}…", expanded=True) as checking:
         decimal=decimal,
         date_format=date_format,
         progress=_progress_bar(),
+        allow_distant_weeks=allow_distant,
     )
     checking.update(
         label=f"Checked {uploaded.name}: {report.summary_line()}",
@@ -230,6 +233,16 @@ form_text = {
 }.get(report.form, "not recognised")
 st.markdown(f"**{ui.md_escape(uploaded.name)}** — detected: {form_text}.")
 st.caption(f"Read as: {_read_as(report)}.")
+if report.ask_distant_weeks or allow_distant:
+    # DESIGN §6: a week years away from the pilot's dates is refused unless confirmed
+    # (the CLI's --allow-distant-weeks); the check is csvio's, shared by every door.
+    st.checkbox(
+        "Allow distant weeks",
+        key=distant_key,
+        help="Weeks more than 156 weeks before a pilot's start date or more than 52 weeks "
+        "after its decision date are almost always a typo in the year (2016 for 2026). "
+        "Tick only when every week named below is right.",
+    )
 for note in report.notices[:MAX_NOTICES]:
     st.info(f"Line {note.line}: {ui.md_escape(note.reason)}")
 if len(report.notices) > MAX_NOTICES:
@@ -242,6 +255,7 @@ if report.errors:
         for name, asked in (
             ("the **Decimal separator**", report.ask_decimal),
             ("**Dates like 03/04/2026**", report.ask_date_format),
+            ("**Allow distant weeks** (if the weeks named are right)", report.ask_distant_weeks),
         )
         if asked
     ]
@@ -436,12 +450,35 @@ if n_changes:
     if not can_write:
         st.caption(f"To write, tick **{_overwrite_label(n_changes)}** and give a reason.")
 
-if st.button(
+# What this person saw before pressing Write: the changes shown by the previous run.
+# If the stored values changed meanwhile (someone else wrote some of these weeks), the
+# click writes nothing and says who changed what; the new changes need a new confirmation.
+shown_key = f"import-shown-changes-{digest}"
+shown_before = st.session_state.get(shown_key)
+st.session_state[shown_key] = changes
+# The run after a click that finds other changes than the person saw keeps the button
+# enabled: Streamlit discards a click on a widget that is disabled when it is rendered,
+# and the page must answer that click with what changed (it writes nothing either way).
+race = shown_before is not None and not csvio.same_changes(shown_before, changes)
+clicked = st.button(
     _write_label(n_rows),
     type="primary",
-    key=f"import-write-{digest}-{changes_key}",
-    disabled=not can_write,
-):
+    key=f"import-write-{digest}",
+    disabled=not can_write and not race,
+)
+if clicked and race:
+    with session_scope(state.get_engine()) as s:
+        who = csvio.changed_meanwhile(s, shown_before, changes, rows)
+    st.error(
+        ui.refusal(
+            "Not written",
+            "the stored values changed while you were checking this file: "
+            + " ".join(who)
+            + " Check the values that would change above, and confirm again.",
+        )
+    )
+    st.stop()
+if clicked and can_write:
     with st.status(f"Importing {uploaded.name}…", expanded=True) as writing:
         try:
             with session_scope(state.get_engine()) as s:
@@ -454,8 +491,10 @@ if st.button(
                     reason=reason.strip() or None,
                     decimal=decimal,
                     date_format=date_format,
-                    expected_changes=changes if n_changes else None,
+                    # always the changes the person saw (none = none may appear)
+                    expected_changes=shown_before if shown_before is not None else changes,
                     progress=_progress_bar(),
+                    allow_distant_weeks=allow_distant,
                 )
                 if not result.ok:
                     s.rollback()

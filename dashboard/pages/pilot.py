@@ -39,7 +39,11 @@ if pilots.empty:
     st.stop()
 
 with st.sidebar:
-    pilot_id = ui.pilot_picker(pilots, key="pilot_page_pilot")
+    pilot_id = ui.pilot_picker(pilots, key="pilot_page_pilot", say_not_found=False)
+if pilot_id is None:  # a link naming no pilot: say so, never show another one
+    st.title("Pilot")
+    st.error(ui.link_not_found_message())
+    st.stop()
 ui.pilot_to_query(pilot_id)
 
 with st.spinner("Evaluating the pilot…"):

@@ -71,6 +71,19 @@ if pilots.empty:
     ui.empty_state_links()
     st.stop()
 
+# Archived pilots (Admin, `pilotgate pilots archive`) leave the Portfolio; their data is
+# kept and this switch shows them again.
+n_archived = int(pilots["archived"].fillna(False).astype(bool).sum())
+if n_archived and not st.toggle(
+    f"Show archived pilots ({n_archived})",
+    key="portfolio-show-archived",
+    help="Archived pilots keep every value, decision and checklist item.",
+):
+    pilots = pilots[~pilots["archived"].fillna(False).astype(bool)].reset_index(drop=True)
+    if pilots.empty:
+        st.info("Every pilot is archived: switch on **Show archived pilots** to see them.")
+        st.stop()
+
 # ------------------------------------------------------------------ counts
 stages = [s.value for s in Stage]
 rec_counts = pilots[C.RECOMMENDATION].value_counts()

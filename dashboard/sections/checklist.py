@@ -175,7 +175,10 @@ def _forms(pilot_id: int, items: pd.DataFrame, notice) -> None:
         for row in items.itertuples(index=False):
             item_id = int(getattr(row, governance.ITEM_ID))
             name, cell = st.columns([5, 1], vertical_alignment="center")
-            name.markdown(("✅ " if row.done else "⬜ ") + ui.md_escape(row.item))
+            name.markdown(
+                (f"{ui.MET_ICON} done: " if row.done else f"{ui.UNMET_ICON} open: ")
+                + ui.md_escape(row.item)
+            )
             # The tick form is always there (on a ticked item it replaces the
             # evidence), so a submit still arrives when someone else ticked the item
             # meanwhile and is refused by its version, not lost.

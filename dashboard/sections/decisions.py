@@ -76,11 +76,13 @@ def _show_flash() -> None:
 
 
 def _gate_lines(check: governance.GateCheck) -> str:
-    """The gate's requirements as a neutral checklist: ✅ met, ⬜ not yet."""
+    """The gate's requirements as a neutral checklist (Material icons, readable without
+    an emoji font): a ticked box = met, an empty box = not yet."""
     if not check.requirements:
         return f"No gate: moving to {check.to_stage} needs no recorded decision."
     return "  \n".join(
-        f"{'✅' if ok else '⬜'} {ui.md_escape(ui.friendly(text))}"
+        f"{ui.MET_ICON if ok else ui.UNMET_ICON} {'met' if ok else 'not yet'}: "
+        f"{ui.md_escape(ui.friendly(text))}"
         for text, ok in check.requirements
     )
 
@@ -164,6 +166,8 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
     st.subheader("Record a decision")
     _show_flash()
     pilot_id = ui.pilot_picker(pilots, key="decide_pilot", label="Pilot to decide on")
+    if pilot_id is None:  # a link naming no pilot (the picker said so)
+        return
     row = pilots[pilots[C.PILOT_ID] == pilot_id].iloc[0]
     rec = str(row[C.RECOMMENDATION])
     ui.recommendation_badge(rec)

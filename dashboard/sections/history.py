@@ -25,7 +25,7 @@ from metrics.models import RevisionAction, Role
 ACTION_LABELS = {
     RevisionAction.create.value: "entered",
     RevisionAction.update.value: "corrected",
-    RevisionAction.delete.value: "🗑 deleted",
+    RevisionAction.delete.value: "deleted",
     RevisionAction.restore.value: "↩ restored",
 }
 ALL_METRICS = 0
@@ -79,7 +79,7 @@ def history_table(revisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
 
     Returns:
         Columns Week (``YYYY-Www``), Metric ("Label (unit)"), Action (entered /
-        corrected / 🗑 deleted / ↩ restored), Old value, New value (float64, the
+        corrected / deleted / ↩ restored), Old value, New value (float64, the
         stored numbers unchanged, in the metric's unit, NaN = none), Unit (the metric's
         unit, "" when it has none), Note (the new note; the old one for a deletion),
         By, When (UTC) (``YYYY-MM-DD HH:MM``), Reason (object).
@@ -112,6 +112,73 @@ def history_table(revisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
     ).reset_index(drop=True)
 
 
+@st.cache_data(ttl=state.CACHE_TTL, show_spinner=False)
+def _definitions(version: tuple, pilot_id: int) -> pd.DataFrame:
+    """store.definition_history_frame of one pilot (``version`` is only the cache key)."""
+    with session_scope(state.get_engine()) as s:
+        return store.definition_history_frame(s, pilot_id=pilot_id)
+
+
+def _shown(v: object) -> str:
+    """A definition value as text: numbers to 12 significant digits, "" when none."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        return f"{v:.12g}"
+    return ui.friendly(str(v))
+
+
+def definition_table(defs: pd.DataFrame) -> pd.DataFrame:
+    """The definition changes as shown on the Pilot page, newest first.
+
+    Args:
+        defs: the shape of :func:`metrics.store.definition_history_frame`.
+
+    Returns:
+        Columns When (UTC) (``YYYY-MM-DD HH:MM``), By, What (``pilot`` or ``metric
+        <key>``), Change (create / update / rename / archive / unarchive / stage),
+        Field, Old, New (text; "" = none).
+    """
+    d = defs.iloc[::-1]
+    return pd.DataFrame(
+        {
+            "When (UTC)": d["at"].dt.strftime("%Y-%m-%d %H:%M").astype(object),
+            "By": d["actor"].astype(object),
+            "What": [
+                f"metric {k}" if e == "metric" else "pilot"
+                for e, k in zip(d["entity"], d["metric"], strict=True)
+            ],
+            "Change": d["action"].map(lambda a: "stage" if a == "set_stage" else a),
+            "Field": d["field"].astype(object),
+            "Old": [_shown(v) for v in d["old"]],
+            "New": [_shown(v) for v in d["new"]],
+        }
+    ).reset_index(drop=True)
+
+
+def render_definition_history(pilot_id: int) -> None:
+    """The "Definition history" table: every change to the pilot's or its metrics'
+    definition (targets, baselines, margins, dates, stage, cost, value model, names,
+    labels, archiving) with who, when, old and new value."""
+    defs = _definitions(state.data_version(), pilot_id)
+    st.markdown("**Definition history**")
+    if defs.empty:
+        st.caption("No definition changes recorded.")
+        return
+    st.dataframe(
+        definition_table(defs),
+        hide_index=True,
+        placeholder="—",
+        key=f"definition-history-{pilot_id}",
+    )
+    st.caption(
+        f"{len(defs)} field changes, newest first; `pilotgate export revisions` writes them "
+        "with the measurement history."
+    )
+
+
 def _message_key(pilot_id: int) -> str:
     return f"history-message-{pilot_id}"
 
@@ -132,6 +199,8 @@ def render_history(pilot_id: int, metrics: pd.DataFrame) -> None:
     done = st.session_state.pop(_message_key(pilot_id), None)
     if done:
         st.success(done)
+    render_definition_history(pilot_id)
+    st.markdown("**Weekly values**")
     revisions = _revisions(state.data_version(), pilot_id)
     if revisions.empty:
         st.caption("No values entered yet: every entry, correction and deletion will show here.")
