@@ -124,7 +124,9 @@ def check_value(v: float, what: str = "value") -> float:
 #: Longest normalised pilot name key: casefolding can lengthen a name ("ß" -> "ss"; at
 #: most three characters per character), so the key column is three times the name's.
 NAME_KEY_MAX = 600
-_WHITESPACE_RE = re.compile(r"\s+")
+#: Runs of spaces and tabs (Unicode space separators included) that a name collapses to
+#: one space. Line breaks and control characters are not spacing: check_text refuses them.
+_WHITESPACE_RE = re.compile("[\t \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 
 
 def collapse_spaces(name: str) -> str:
@@ -245,14 +247,13 @@ class PilotCreate(PilotBase):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return clean_name(v, "name")
+        # A name is stored with its inner white space collapsed (DESIGN §3).
+        return collapse_spaces(clean_name(v, "name"))
 
     @field_validator("vendor", "use_case", "owner")
     @classmethod
     def _strip(cls, v: str, info) -> str:
-        v = check_text(v.strip(), info.field_name)
-        # A name is stored with its inner white space collapsed (DESIGN §3).
-        return collapse_spaces(v) if info.field_name == "name" else v
+        return check_text(v.strip(), info.field_name)
 
     @field_validator("start_date", "decision_date")
     @classmethod

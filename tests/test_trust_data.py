@@ -628,7 +628,7 @@ def test_gate_conditions_and_recommendations_read_as_words_and_icons(db):
 
     assert ui.recommendation_text("go") == "go"
     assert ui.status_text("met") == "met"
-    assert ui.status_text("off_track", "guardrail") == "breached"
+    assert ui.status_text("breached", "guardrail") == "breached"
     at = open_app(None, as_of=AS_OF)
     labels = {m.label for m in at.metric}
     assert ":material/check_circle: go" in labels and ":material/cancel: no-go" in labels
