@@ -546,6 +546,27 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     return fig
 
 
+#: Most tick labels a count axis shows (plus the one at zero).
+COUNT_AXIS_TICKS = 6
+
+
+def count_axis_step(top: int | float, max_ticks: int = COUNT_AXIS_TICKS) -> int:
+    """The tick step of an axis of counts from 0 to ``top``: a whole number 1, 2 or 5
+    times a power of ten, the smallest that keeps at most ``max_ticks`` steps.
+
+    ``count_axis_step(3) == 1``, ``count_axis_step(905) == 200``. Written here (not
+    Plotly's automatic ticks) because automatic ticks put 0.5 steps on small counts.
+    """
+    top = max(float(top), 1.0)
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * magnitude
+            if top / step <= max_ticks:
+                return step
+        magnitude *= 10
+
+
 def portfolio_counts_chart(pilots: pd.DataFrame) -> go.Figure:
     """Bar chart: number of pilots per recommendation, in a fixed order and colour.
 
@@ -573,7 +594,14 @@ def portfolio_counts_chart(pilots: pd.DataFrame) -> go.Figure:
         )
     )
     fig.update_layout(
-        yaxis={"title": {"text": "pilots"}, "dtick": 1, "rangemode": "tozero"},
+        # A whole-number step chosen for the largest count: at most COUNT_AXIS_TICKS
+        # labels (a step of 1 at 905 pilots drew 905 labels and froze the tab).
+        yaxis={
+            "title": {"text": "pilots"},
+            "dtick": count_axis_step(max(y, default=0)),
+            "tickformat": "d",
+            "rangemode": "tozero",
+        },
         xaxis={"title": {"text": "recommendation"}},
         height=260,
         margin={"l": 10, "r": 10, "t": 20, "b": 10},

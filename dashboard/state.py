@@ -195,3 +195,17 @@ def import_preview(
         )
     st.session_state["_import_preview"] = (key, report)
     return report
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def measurement_count(version: tuple) -> int:
+    """How many weekly values are stored (:func:`metrics.store.count_measurements`)."""
+    with session_scope(get_engine()) as s:
+        return store.count_measurements(s)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner="Comparing vendors…")
+def vendors(version: tuple, as_of: date) -> pd.DataFrame:
+    """:func:`metrics.service.vendors_frame`: one row per vendor as of ``as_of``."""
+    with session_scope(get_engine()) as s:
+        return service.vendors_frame(s, as_of=as_of)

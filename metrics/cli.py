@@ -319,6 +319,27 @@ def export_summary(
     _write_output(csvio.to_csv_text(frame), output)
 
 
+@export_app.command("vendors")
+def export_vendors(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default stdout).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge as of this date (YYYY-MM-DD); later weeks ignored."),
+    ] = None,
+) -> None:
+    """Write one row per vendor across its pilots (the Vendors page's table)."""
+    from metrics import csvio, service
+    from metrics.db import session_scope
+
+    day = _parse_date(as_of, "--as-of")
+    _check_output(output)
+    with session_scope(_engine()) as s:
+        frame = service.vendors_frame(s, as_of=day)
+    _write_output(csvio.to_csv_text(frame), output)
+
+
 @export_app.command("measurements")
 def export_measurements(
     output: Annotated[

@@ -246,3 +246,25 @@ def pilot_detail(session: Session, *, pilot_id: int, as_of: date) -> PilotDetail
         measurements=store.measurements_frame(session, pilot_id=pilot_id, as_of=as_of),
         stages=store.stage_events_frame(session, pilot_id=pilot_id),
     )
+
+
+#: Significant digits kept for numbers in the vendors export (as the summary's).
+VENDORS_SIGNIFICANT = SUMMARY_SIGNIFICANT
+
+
+def vendors_frame(session: Session, *, as_of: date) -> pd.DataFrame:
+    """One row per vendor across its pilots as of ``as_of``
+    (:func:`metrics.vendors.vendor_summary`; columns ``metrics.vendors.VENDOR_COLUMNS``).
+
+    Numbers stay float64 (NaN = undefined), rounded to ``VENDORS_SIGNIFICANT``
+    significant digits like the summary export; counts are int64.
+    """
+    from metrics.vendors import vendor_summary
+
+    ev = evaluate(session, as_of=as_of)
+    out = vendor_summary(ev.pilots, ev.metrics)
+    for col in out.select_dtypes("float").columns:
+        out[col] = [
+            float(f"{v:.{VENDORS_SIGNIFICANT}g}") if pd.notna(v) else np.nan for v in out[col]
+        ]
+    return out

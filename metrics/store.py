@@ -1445,3 +1445,8 @@ __all__ = [
     "weekly_values_frame",
     "write_measurements",
 ]
+
+
+def count_measurements(session: Session) -> int:
+    """How many weekly values are stored (every pilot, metric and week)."""
+    return int(session.execute(sa.select(sa.func.count(Measurement.id))).scalar_one())

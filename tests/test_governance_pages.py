@@ -442,7 +442,7 @@ def test_export_cards_show_the_recorded_decision_and_open_items(db):
             session=s, actor="ada", pilot_id=db["helpdesk"], decision="go", as_of=AS_OF
         )
         s.commit()
-    at = _app(EXPORT_PAGE)
+    at = _app(EXPORT_PAGE, pilot_id=db["helpdesk"])
     text = _texts(at)
     assert "Recorded decision: go by ada" in text
     assert "11 open checklist items block moving to production." in text
