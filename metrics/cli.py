@@ -2,6 +2,10 @@
 
 Typer builds the interface. Every user mistake ends as one readable line per problem
 on stderr and a non-zero exit, never a traceback.
+
+Start-up is kept short (issue 13): this module imports only Typer and the settings at
+the top; SQLAlchemy, pandas, SciPy and the rest of the core are imported inside the
+command that needs them, so ``pilotgate --help`` never pays for them.
 """
 
 from __future__ import annotations
@@ -14,11 +18,8 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
 import typer
-from pydantic import ValidationError
 
-from metrics.models import check_date_range
 from metrics.settings import REPO_ROOT, get_settings
 
 app = typer.Typer(
@@ -115,6 +116,8 @@ def _write_output(text: str, output: Path | None) -> None:
 
 
 def _parse_date(text: str | None, option: str) -> date:
+    from metrics.models import check_date_range
+
     if text is None:
         return date.today()
     try:
@@ -497,22 +500,33 @@ def main() -> None:
     Usage errors are printed by Typer/Click (exit 2); :class:`CliError` and database
     errors become ``error: ...`` on stderr with exit 1 or 2.
     """
-    from metrics.db import DatabaseError
-
     try:
         app()
     except CliError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.code) from None
-    except DatabaseError as exc:
+    except Exception as exc:
+        _exit_on_known_error(exc)
+        raise
+
+
+def _exit_on_known_error(exc: Exception) -> None:
+    """One line on stderr and exit 2 for a database or configuration error; returns
+    (the caller re-raises) for anything else. Imports the error types only now."""
+    import sqlalchemy as sa
+    from pydantic import ValidationError
+
+    from metrics.db import DatabaseError
+
+    if isinstance(exc, DatabaseError):
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
-    except ValidationError as exc:  # a PILOTGATE_* environment variable is invalid
-        from metrics.store import validation_message
+    if isinstance(exc, ValidationError):  # a PILOTGATE_* environment variable is invalid
+        from metrics.errors import validation_message
 
         typer.echo(f"error: configuration: {validation_message(exc)}", err=True)
         raise SystemExit(2) from None
-    except sa.exc.OperationalError as exc:  # locked / unreachable mid-command
+    if isinstance(exc, sa.exc.OperationalError):  # locked / unreachable mid-command
         reason = " ".join(str(exc.orig).split())
         typer.echo(f"error: database error, nothing written; try again ({reason})", err=True)
         raise SystemExit(2) from None

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -44,9 +45,8 @@ from sqlmodel import Session
 
 from metrics import computations as C
 from metrics.access import record_audit, require_role
-from metrics.errors import StoreError
+from metrics.errors import StoreError, validation_message
 from metrics.models import (
-    LATEST_DATE,
     ChecklistItem,
     ChecklistItemCreate,
     ChecklistTick,
@@ -58,7 +58,6 @@ from metrics.models import (
     Stage,
     utcnow,
 )
-from metrics.store import validation_message
 
 #: The readiness and governance items every serious AI pilot must clear before
 #: production (the issue's list), in the order they are shown.
@@ -581,6 +580,13 @@ def snapshot_records(rows: pd.DataFrame) -> list[dict]:
     return [{k: _plain(v) for k, v in rec.items()} for rec in rows.to_dict("records")]
 
 
+#: ``judge(session, pilot_id, as_of) -> (recommendation, summary rows)``: how
+#: :func:`record_decision` learns the pilot's recommendation and the summary the
+#: person saw. :func:`metrics.service.record_decision` passes the service's own (this
+#: module sits below the service and never imports it).
+Judge = Callable[[Session, int, date], tuple[str, pd.DataFrame]]
+
+
 def record_decision(
     *,
     session: Session,
@@ -589,13 +595,16 @@ def record_decision(
     decision: str,
     rationale: str = "",
     as_of: date,
+    judge: Judge,
+    today: date,
 ) -> RecordedDecision:
     """Record a person's signed go / extend / no_go decision on a pilot.
 
-    The recommendation is computed as of ``as_of`` (the day the person judged,
-    :func:`metrics.service.evaluate`); a decision that differs from it needs a
-    rationale, and so does any decision judged as of a day other than today
-    (:func:`metrics.service.today`), so back-dating cannot bypass the rule.
+    Call it through :func:`metrics.service.record_decision`, which supplies ``judge``
+    and ``today``. The recommendation is computed as of ``as_of`` (the day the person
+    judged, by ``judge``); a decision that differs from it needs a
+    rationale, and so does any decision judged as of a day other than ``today``,
+    so back-dating cannot bypass the rule.
     ``snapshot`` stores the pilot's rows of
     :func:`metrics.service.summary_export_frame` as of ``as_of`` as JSON records
     (column -> value; undefined numbers ``null``; the decision columns hold the
@@ -616,16 +625,12 @@ def record_decision(
     except ValidationError as exc:
         raise StoreError(f"decision not saved: {validation_message(exc)}") from None
     pilot = _pilot(session, pilot_id)
-    from metrics import service  # service reads through this module: import when used
-
-    today = service.today()
     if d_in.as_of > today:
         raise StoreError(
             f"decision not saved: the evidence date {d_in.as_of.isoformat()} is after today "
             f"({today.isoformat()}); judge as of today or an earlier day"
         )
-    ev = service.evaluate(session, as_of=d_in.as_of, pilot_id=pilot.id)
-    rec = str(ev.pilots.iloc[0][C.RECOMMENDATION])
+    rec, summary = judge(session, int(pilot.id), d_in.as_of)
     if d_in.decision.value != rec and not d_in.rationale:
         raise StoreError(
             f"decision not saved: {d_in.decision.value} on {pilot.name!r} differs from the "
@@ -641,10 +646,7 @@ def record_decision(
             f"not today ({today.isoformat()}); write a rationale that says why (e.g. "
             '"recording the steering committee decision of that day")'
         )
-    summary = service.summary_export_frame(
-        session, as_of=d_in.as_of, decisions_judged_by=LATEST_DATE
-    )
-    rows = snapshot_records(summary[summary["pilot"] == pilot.name])
+    rows = snapshot_records(summary)
     row = Decision(
         pilot_id=pilot.id,
         decision=d_in.decision.value,

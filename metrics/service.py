@@ -15,7 +15,8 @@ import pandas as pd
 from sqlmodel import Session
 
 from metrics import computations as C
-from metrics import store
+from metrics import governance, store
+from metrics.models import LATEST_DATE
 
 #: Columns of the go/no-go summary export, in order (DESIGN §6).
 SUMMARY_EXPORT_COLUMNS = [
@@ -158,8 +159,6 @@ def summary_export_frame(
     if m.empty:
         return pd.DataFrame(columns=SUMMARY_EXPORT_COLUMNS)
     recs = ev.pilots.set_index(C.PILOT_ID)
-    from metrics import governance  # latest decisions, open checklist items
-
     latest = {
         int(r[C.PILOT_ID]): (
             r[governance.DECISION],
@@ -268,3 +267,43 @@ def vendors_frame(session: Session, *, as_of: date) -> pd.DataFrame:
             float(f"{v:.{VENDORS_SIGNIFICANT}g}") if pd.notna(v) else np.nan for v in out[col]
         ]
     return out
+
+
+def _judge(session: Session, pilot_id: int, as_of: date) -> tuple[str, pd.DataFrame]:
+    """The pilot's recommendation as of ``as_of`` and its rows of the summary export
+    (whose decision columns show every decision recorded so far): what a person
+    deciding sees, stored with the decision (:data:`metrics.governance.Judge`)."""
+    ev = evaluate(session, as_of=as_of, pilot_id=pilot_id)
+    rec = str(ev.pilots.iloc[0][C.RECOMMENDATION])
+    summary = summary_export_frame(session, as_of=as_of, decisions_judged_by=LATEST_DATE)
+    name = ev.pilots.iloc[0][C.PILOT]
+    return rec, summary[summary["pilot"] == name]
+
+
+def record_decision(
+    *,
+    session: Session,
+    actor: str,
+    pilot_id: int,
+    decision: str,
+    rationale: str = "",
+    as_of: date,
+) -> governance.RecordedDecision:
+    """Record a person's signed go / extend / no_go decision on a pilot, judged on the
+    evidence as of ``as_of`` against today's date (:func:`today`).
+
+    The rules and errors are :func:`metrics.governance.record_decision`'s (a decision
+    that differs from the recommendation, or is judged as of another day than today,
+    needs a rationale; ``snapshot`` keeps the pilot's summary rows). Raises
+    PermissionDenied (not an admin) or StoreError; nothing is written then.
+    """
+    return governance.record_decision(
+        session=session,
+        actor=actor,
+        pilot_id=pilot_id,
+        decision=decision,
+        rationale=rationale,
+        as_of=as_of,
+        judge=_judge,
+        today=today(),
+    )

@@ -18,12 +18,11 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from metrics import computations as C
 from metrics.access import record_audit, require_role
-from metrics.errors import PermissionDenied, StoreError
+from metrics.errors import PermissionDenied, StoreError, validation_message
 from metrics.models import (
     CONTROL_CHARS_RE,
     EARLIEST_DATE,
@@ -41,17 +40,6 @@ from metrics.models import (
     StageEvent,
     utcnow,
 )
-
-
-def validation_message(exc: ValidationError) -> str:
-    """One readable line from a pydantic ``ValidationError``: ``field: reason; ...``."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "__root__")
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
 
 # =========================================================================== reads
 

@@ -31,11 +31,12 @@ PAGE_FILES = {
     "Pilot": "dashboard/pages/pilot.py",
     "Enter": "dashboard/pages/enter.py",
     "Import": "dashboard/pages/import_csv.py",
+    "Vendors": "dashboard/pages/vendors.py",
     "Export": "dashboard/pages/export.py",
     "Admin": "dashboard/pages/admin.py",
 }
-VIEWER_PAGES = ["Portfolio", "Pilot", "Export"]
-EDITOR_PAGES = ["Portfolio", "Pilot", "Enter", "Import", "Export"]
+VIEWER_PAGES = ["Portfolio", "Pilot", "Vendors", "Export"]
+EDITOR_PAGES = ["Portfolio", "Pilot", "Vendors", "Enter", "Import", "Export"]
 ADMIN_PAGES = [*EDITOR_PAGES, "Admin"]
 OIDC_SECRETS = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -386,6 +387,7 @@ def empty_db(tmp_path, monkeypatch):
         ("empty_db", "Portfolio"),
         ("empty_db", "Pilot"),
         ("empty_db", "Export"),
+        ("empty_db", "Vendors"),
     ],
 )
 def test_every_page_of_a_viewer_runs_without_links_to_hidden_pages(

@@ -28,7 +28,8 @@ PILOT_PAGE = "dashboard/pages/pilot.py"
 ENTER_PAGE = "dashboard/pages/enter.py"
 IMPORT_PAGE = "dashboard/pages/import_csv.py"
 EXPORT_PAGE = "dashboard/pages/export.py"
-PAGES = [None, PILOT_PAGE, ENTER_PAGE, IMPORT_PAGE, EXPORT_PAGE]
+VENDORS_PAGE = "dashboard/pages/vendors.py"
+PAGES = [None, PILOT_PAGE, ENTER_PAGE, IMPORT_PAGE, EXPORT_PAGE, VENDORS_PAGE]
 
 START = date(2012, 1, 2)  # Monday of 2012-W01
 AS_OF = date(2012, 2, 20)  # a Monday: the last complete week is 2012-W07 (Feb 13)
@@ -839,7 +840,9 @@ def test_export_downloads_are_the_summary_and_measurement_csvs(db, downloads):
 # =========================================================================== empty database
 
 
-@pytest.mark.parametrize("page", PAGES, ids=["portfolio", "pilot", "enter", "import", "export"])
+@pytest.mark.parametrize(
+    "page", PAGES, ids=["portfolio", "pilot", "enter", "import", "export", "vendors"]
+)
 def test_every_page_has_an_empty_state(empty_db, page):
     at = _app(page)
     assert not at.exception
@@ -853,6 +856,8 @@ def test_every_page_has_an_empty_state(empty_db, page):
         assert at.file_uploader
     elif page == EXPORT_PAGE:
         assert "Nothing to summarise yet" in text
+    elif page == VENDORS_PAGE:
+        assert "No pilots yet" in text
     else:
         assert "pilotgate seed demo" in text
 

@@ -380,7 +380,7 @@ def test_import_preview_shows_the_value_with_its_unit_and_6_digits(db):
 
 def test_portfolio_table_fits_1400_px_with_short_labels_and_the_decision(db):
     with Session(db["engine"]) as s:
-        G.record_decision(
+        service.record_decision(
             session=s,
             actor="ada",
             pilot_id=db["invoice"],
