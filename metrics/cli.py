@@ -20,8 +20,6 @@ from typing import Annotated, Literal
 
 import typer
 
-from metrics.settings import REPO_ROOT, get_settings
-
 app = typer.Typer(
     help="PilotGate: track AI pilots against baselines and targets; go / no-go / extend.",
     no_args_is_help=True,
@@ -75,6 +73,8 @@ def _engine():
 
 
 def _actor() -> str:
+    from metrics.settings import get_settings
+
     return get_settings().actor
 
 
@@ -141,6 +141,7 @@ def init(
     """Create the database or migrate it to the newest schema."""
     from metrics import store
     from metrics.db import safe_url, schema_revision, session_scope
+    from metrics.settings import get_settings
     from seed.demo import seed_demo as _seed_demo
     from seed.helpdesk import seed_helpdesk as _seed_helpdesk
 
@@ -192,6 +193,7 @@ def seed_helpdesk(
     """Build the real help-desk pilot from shared/data/helpdesk.csv."""
     from metrics.db import session_scope
     from metrics.derive import DeriveError
+    from metrics.settings import get_settings
     from seed.helpdesk import PILOT_NAME
     from seed.helpdesk import seed_helpdesk as _seed
 
@@ -421,6 +423,8 @@ def serve(
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = True,
 ) -> None:
     """Run the dashboard (Streamlit) on http://localhost:PORT."""
+    from metrics.settings import REPO_ROOT
+
     env = dict(os.environ)
     if _state["database_url"]:
         env["PILOTGATE_DATABASE_URL"] = _state["database_url"]
