@@ -37,9 +37,12 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## bench: speed ratios against raw pandas/SQL (PostgreSQL too when
+## PILOTGATE_TEST_POSTGRES_URL is set); bench_scale.py is the 832,000-value portfolio
 bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_portfolio_page.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 ## screenshot: refresh docs/pilot-page.png (the README image) through the browser test
 screenshot: install

@@ -68,6 +68,7 @@ def build_scale_portfolio(
     weeks: int = 104,
     first_monday: date = date(2024, 1, 1),
     gaps: bool = True,
+    with_values: bool = True,
     chunk: int = 50_000,
 ) -> ScalePortfolio:
     """Write the synthetic portfolio into the empty, migrated database behind ``engine``.
@@ -79,6 +80,7 @@ def build_scale_portfolio(
             the pilot starts at week ``weeks // 2`` and decides a few weeks after the last.
         gaps: when False every metric reports every week (exactly pilots x metrics x
             weeks values); when True some pilots skip weeks and some are stale.
+        with_values: when False only the pilots and metrics are written (an import target).
         chunk: rows per ``executemany`` call.
 
     Returns the counts and the as-of day (:func:`scale_as_of`). Raises ValueError when
@@ -150,6 +152,8 @@ def build_scale_portfolio(
     keep[stale, -4:] = False
     if not gaps:
         keep[:] = True
+    if not with_values:
+        keep[:] = False
     mi, wi = np.nonzero(keep)
     week_dates = [first_monday + timedelta(weeks=int(k)) for k in range(weeks)]
     sqlite = engine.dialect.name == "sqlite"
