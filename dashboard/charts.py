@@ -670,6 +670,12 @@ def vendor_comparison_chart(vendors: pd.DataFrame) -> go.Figure:
         height=max(200, 90 + VENDOR_BAR_PX * len(names)),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         template="plotly_white",
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        legend={
+            "orientation": "h",
+            "y": 1.02,
+            "yanchor": "bottom",
+            "x": 0,
+            "traceorder": "normal",
+        },
     )
     return fig

@@ -92,3 +92,29 @@ def test_export_pages_filters_and_shows_one_card(sixty, monkeypatch):
     assert list(_frame(at, "Open items")["Pilot"]) == ["Pilot 0007"]
     assert _cards(at)[0].startswith("**Pilot 0007**")
     assert not at.exception
+
+
+def test_export_metrics_table_shows_numbers_rounded_as_its_caption_says(sixty):
+    """Issue 10 item 14: values as the reasons show them (1 decimal from 10 up, 3
+    significant digits below), percentages to 1 decimal; the CSV keeps full precision."""
+    at = open_app(EXPORT_PAGE, as_of=sixty.as_of)
+    assert any("Numbers are rounded here for reading" in c.value for c in at.caption)
+    shown = _frame(at, "Improvement %")
+    for col in ("Baseline", "Target", "Current"):
+        values = shown[col].dropna()
+        assert len(values) and all(v == float(C.fmt_number(v)) for v in values), col
+    for col in ("Change %", "Improvement %"):
+        values = shown[col].dropna()
+        assert len(values) and all(v == round(v, 1) for v in values), col
+    # rounding happened: the stored means have more digits than shown
+    import os
+
+    from metrics import service
+    from metrics.db import make_engine, session_scope
+
+    engine = make_engine(os.environ["PILOTGATE_DATABASE_URL"])
+    with session_scope(engine) as s:
+        full = service.summary_export_frame(s, as_of=sixty.as_of)
+    engine.dispose()
+    first = full[full["pilot"] == "Pilot 0000"]["current"].dropna()
+    assert any(v != float(C.fmt_number(v)) for v in first)

@@ -236,7 +236,10 @@ def test_vendors_page_table_chart_and_drill_down(page_db):
     assert list(table["Vendor"]) == ["Acme", "Beta"]
     assert list(table["Median improvement %"]) == [20.0, 5.0]
     assert list(table["Targets met"]) == ["1 / 2", "0 / 1"]
-    assert list(table["Stages"]) == ["2 pilot", "1 pilot"]
+    # go / extend / no-go / insufficient data: B met (go), A improving (extend); C has
+    # 2 of the 4 weeks min_weeks asks for
+    assert list(table["Recommendations"]) == ["1 / 1 / 0 / 0", "0 / 0 / 0 / 1"]
+    assert list(table["Stages"]) == ["0 / 2 / 0 / 0 / 0", "0 / 1 / 0 / 0 / 0"]
     assert at.get("plotly_chart")
     assert at.selectbox(key="vendor_drill").value == "Acme"
     assert list(_frame(at, "Met")["Pilot"]) == ["Pilot A", "Pilot B"]

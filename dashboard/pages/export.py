@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -30,7 +31,8 @@ as_of = ui.as_of_picker()
 st.title("Export: go / no-go summary")
 st.caption(
     f"One row per pilot and metric, judged as of {as_of:%Y-%m-%d} ({C.iso_label(as_of)}). "
-    "Numbers are rounded here for reading; the CSV keeps full precision."
+    "Numbers are rounded here for reading (values as in the reasons: 1 decimal from 10 up, "
+    "3 significant digits below; percentages to 1 decimal); the CSV keeps full precision."
 )
 
 version = state.data_version()
@@ -210,6 +212,18 @@ if not view.empty:
             )
 
 # ------------------------------------------------------------------ metrics (this page)
+
+
+def _reading(values: pd.Series) -> pd.Series:
+    """Values rounded as the reasons show them (:func:`metrics.computations.fmt_number`);
+    NaN stays NaN (shown n/a)."""
+    return pd.Series(
+        [float(C.fmt_number(v)) if pd.notna(v) else np.nan for v in values],
+        index=values.index,
+        dtype="float64",
+    )
+
+
 st.subheader("Metrics")
 rows = frame[frame["pilot"].isin(page["pilot"])]
 display = pd.DataFrame(
@@ -219,15 +233,15 @@ display = pd.DataFrame(
         "Role": rows["role"],
         "Unit": rows["unit"],
         "Better": rows["direction"].map({C.LOWER: "↓ lower", C.HIGHER: "↑ higher"}),
-        "Baseline": rows["baseline"],
-        "Target": rows["target"],
-        "Current": rows["current"],
+        "Baseline": _reading(rows["baseline"]),
+        "Target": _reading(rows["target"]),
+        "Current": _reading(rows["current"]),
         "Weeks": rows["weeks_reported"],
-        "Change %": rows["change_pct"],
-        "Improvement %": rows["improvement_pct"],
-        "CI low %": rows["ci_low_pct"],
-        "CI high %": rows["ci_high_pct"],
-        "Progress %": rows["progress_pct"],
+        "Change %": rows["change_pct"].round(1),
+        "Improvement %": rows["improvement_pct"].round(1),
+        "CI low %": rows["ci_low_pct"].round(1),
+        "CI high %": rows["ci_high_pct"].round(1),
+        "Progress %": rows["progress_pct"].round(0),
         "Projected target week": rows["projected_target_week"],
         "Status": pd.Series(
             [ui.status_text(x, r) for x, r in zip(rows["status"], rows["role"], strict=True)],
@@ -239,10 +253,10 @@ display = pd.DataFrame(
 )
 if display["CI low %"].isna().all() and display["CI high %"].isna().all():
     display = display.drop(columns=["CI low %", "CI high %"])
-# Stored numbers to 6 significant digits (never float noise, never a value cut to 0.00);
-# percentages with 1 decimal, as on the Pilot page. Pilot and metric stay pinned while
-# the table scrolls sideways on a narrow screen.
-value_fmt = st.column_config.NumberColumn(format=ui.VALUE_FORMAT)
+# Rounded above for reading (the caption says how; never float noise, never a small
+# value cut to 0.00: 3 significant digits below 10); percentages with 1 decimal, as on
+# the Pilot page. Pilot and metric stay pinned while the table scrolls sideways.
+value_fmt = st.column_config.NumberColumn()  # already rounded: shown as it is
 pct_fmt = st.column_config.NumberColumn(format="%+.1f")
 st.dataframe(
     display,

@@ -38,7 +38,8 @@ if table.empty:
 
 
 def _stages(row: pd.Series) -> str:
-    return ", ".join(f"{int(row[f'stage_{s}'])} {s}" for s in STAGES if row[f"stage_{s}"])
+    """``4 / 11 / 4 / 3 / 3``: pilots per stage, in the order of STAGES."""
+    return " / ".join(str(int(row[f"stage_{s}"])) for s in STAGES)
 
 
 st.download_button(
@@ -56,10 +57,10 @@ shown = pd.DataFrame(
         "Vendor": table["vendor"],
         "Pilots": table["pilots"],
         "Stages": table.apply(_stages, axis=1),
-        "Go": table[f"recommendation_{C.GO}"],
-        "Extend": table[f"recommendation_{C.EXTEND}"],
-        "No-go": table[f"recommendation_{C.NO_GO}"],
-        "Insufficient": table[f"recommendation_{C.INSUFFICIENT}"],
+        "Recommendations": [
+            " / ".join(str(int(r[f"recommendation_{k}"])) for k in C.RECOMMENDATIONS)
+            for _, r in table.iterrows()
+        ],
         "Median improvement %": table["median_improvement_pct"],
         "Targets met": [
             f"{m} / {t}" for m, t in zip(table["targets_met"], table["targets_total"], strict=True)
@@ -78,36 +79,42 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     column_config={
-        "Vendor": st.column_config.TextColumn(width=130, pinned=True),
-        "Pilots": st.column_config.NumberColumn(width=50),
-        "Stages": st.column_config.TextColumn(width=150),
-        "Go": st.column_config.NumberColumn(width=40),
-        "Extend": st.column_config.NumberColumn(width=55),
-        "No-go": st.column_config.NumberColumn(width=50),
-        "Insufficient": st.column_config.NumberColumn(
-            "Insuff.", width=50, help="Pilots with insufficient data"
+        # about 800 px in all: the table fits beside the sidebar at 1280 px
+        "Vendor": st.column_config.TextColumn(width=105, pinned=True),
+        "Pilots": st.column_config.NumberColumn(width=45),
+        "Stages": st.column_config.TextColumn(
+            width=110, help="Pilots per stage: " + " / ".join(STAGES)
+        ),
+        "Recommendations": st.column_config.TextColumn(
+            "Recommended",
+            width=120,
+            help="Pilots recommended go / extend / no-go / insufficient data",
         ),
         "Median improvement %": st.column_config.NumberColumn(
             "Median impr. %",
             format="%+.1f",
-            width=90,
+            width=80,
             help="Median over the vendor's pilots of each pilot's median primary-metric "
             "improvement against its own baseline",
         ),
         "Targets met": st.column_config.TextColumn(
-            width=70, help="Primary metrics at target / all primary metrics"
+            "Targets", width=60, help="Primary metrics at target / all primary metrics"
         ),
         "Reported %": st.column_config.NumberColumn(
+            "Reported",
             format="%.0f%%",
-            width=70,
+            width=65,
             help="Reporting discipline: pilot weeks reported / weeks expected",
         ),
         "Stale": st.column_config.NumberColumn(
-            width=45, help="Pilots with no value in the last 2 complete weeks"
+            width=42, help="Pilots with no value in the last 2 complete weeks"
         ),
-        "Cost": st.column_config.NumberColumn(format="%.6g", width=70),
+        "Cost": st.column_config.NumberColumn(format="%.6g", width=65),
         "Value / week": st.column_config.NumberColumn(
-            format="%.6g", width=80, help="Estimated value per week (pilots with a value model)"
+            "Value/wk",
+            format="%.6g",
+            width=70,
+            help="Estimated value per week (pilots with a value model)",
         ),
     },
 )
