@@ -132,7 +132,11 @@ def _empty_recs() -> pd.DataFrame:
 
 
 def summary_export_frame(
-    session: Session, *, as_of: date, decisions_judged_by: date | None = None
+    session: Session,
+    *,
+    as_of: date,
+    decisions_judged_by: date | None = None,
+    evaluation: Evaluation | None = None,
 ) -> pd.DataFrame:
     """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
 
@@ -153,8 +157,11 @@ def summary_export_frame(
     estimated value per week (money; empty when the metric has no value_per_unit);
     ``payback_week`` (ISO label) and ``roi_pct`` (52-week ROI, %) are the pilot's,
     repeated on each of its rows like the recommendation.
+
+    ``evaluation``: the whole portfolio's :func:`evaluate` as of ``as_of`` when the
+    caller has it already (a page's cached read); computed here otherwise.
     """
-    ev = evaluate(session, as_of=as_of)
+    ev = evaluation if evaluation is not None else evaluate(session, as_of=as_of)
     m = ev.metrics
     if m.empty:
         return pd.DataFrame(columns=SUMMARY_EXPORT_COLUMNS)
@@ -251,16 +258,19 @@ def pilot_detail(session: Session, *, pilot_id: int, as_of: date) -> PilotDetail
 VENDORS_SIGNIFICANT = SUMMARY_SIGNIFICANT
 
 
-def vendors_frame(session: Session, *, as_of: date) -> pd.DataFrame:
+def vendors_frame(
+    session: Session, *, as_of: date, evaluation: Evaluation | None = None
+) -> pd.DataFrame:
     """One row per vendor across its pilots as of ``as_of``
     (:func:`metrics.vendors.vendor_summary`; columns ``metrics.vendors.VENDOR_COLUMNS``).
 
     Numbers stay float64 (NaN = undefined), rounded to ``VENDORS_SIGNIFICANT``
-    significant digits like the summary export; counts are int64.
+    significant digits like the summary export; counts are int64. ``evaluation``: the
+    whole portfolio's :func:`evaluate` as of ``as_of`` when the caller has it already.
     """
     from metrics.vendors import vendor_summary
 
-    ev = evaluate(session, as_of=as_of)
+    ev = evaluation if evaluation is not None else evaluate(session, as_of=as_of)
     out = vendor_summary(ev.pilots, ev.metrics)
     for col in out.select_dtypes("float").columns:
         out[col] = [

@@ -118,3 +118,24 @@ def test_export_metrics_table_shows_numbers_rounded_as_its_caption_says(sixty):
     engine.dispose()
     first = full[full["pilot"] == "Pilot 0000"]["current"].dropna()
     assert any(v != float(C.fmt_number(v)) for v in first)
+
+
+def test_summary_and_vendors_from_a_given_evaluation_equal_their_own(sixty):
+    """The pages pass their cached evaluation instead of evaluating the portfolio again."""
+    import os
+
+    from metrics import service
+    from metrics.db import make_engine, session_scope
+
+    engine = make_engine(os.environ["PILOTGATE_DATABASE_URL"])
+    with session_scope(engine) as s:
+        ev = service.evaluate(s, as_of=sixty.as_of)
+        pd.testing.assert_frame_equal(
+            service.summary_export_frame(s, as_of=sixty.as_of, evaluation=ev),
+            service.summary_export_frame(s, as_of=sixty.as_of),
+        )
+        pd.testing.assert_frame_equal(
+            service.vendors_frame(s, as_of=sixty.as_of, evaluation=ev),
+            service.vendors_frame(s, as_of=sixty.as_of),
+        )
+    engine.dispose()
