@@ -29,9 +29,9 @@ from tests.factories import make_pilot, make_user
 PAGE_FILES = {
     "Portfolio": "dashboard/pages/portfolio.py",
     "Pilot": "dashboard/pages/pilot.py",
+    "Vendors": "dashboard/pages/vendors.py",
     "Enter": "dashboard/pages/enter.py",
     "Import": "dashboard/pages/import_csv.py",
-    "Vendors": "dashboard/pages/vendors.py",
     "Export": "dashboard/pages/export.py",
     "Admin": "dashboard/pages/admin.py",
 }
