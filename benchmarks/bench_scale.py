@@ -407,10 +407,11 @@ def bench_backend(
         )
     if args.no_browser or not shutil.which("chromium"):
         return
-    for name, t in pages_browser(urls["read"], as_of).items():
+    for n, (name, t) in enumerate(pages_browser(urls["read"], as_of).items()):
         row(
             backend,
-            f"{name} page in Chromium (cold server)",
+            f"{name} page in Chromium "
+            + ("(fresh server)" if n == 0 else "(same server: reads cached by the pages before)"),
             f"interactive {t.interactive_ms / 1000:.1f} s after navigation, longest "
             f"main-thread task {t.longest_task_ms / 1000:.2f} s",
             "-",
