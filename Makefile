@@ -40,11 +40,14 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## bench: speed ratios against raw pandas/SQL (PostgreSQL too when
+## PILOTGATE_TEST_POSTGRES_URL is set); bench_scale.py is the 832,000-value portfolio
 bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_portfolio_page.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 ## screenshot: refresh docs/pilot-page.png (the README image) through the browser test,
 ## and the report previews docs/report-*.png (pdftoppm, from poppler-utils)

@@ -31,6 +31,7 @@ PORTFOLIO = st.Page(
 PILOT = st.Page("dashboard/pages/pilot.py", title="Pilot", icon=":material/query_stats:")
 ENTER = st.Page("dashboard/pages/enter.py", title="Enter", icon=":material/edit_note:")
 IMPORT = st.Page("dashboard/pages/import_csv.py", title="Import", icon=":material/upload_file:")
+VENDORS = st.Page("dashboard/pages/vendors.py", title="Vendors", icon=":material/storefront:")
 EXPORT = st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:")
 ADMIN = st.Page("dashboard/pages/admin.py", title="Admin", icon=":material/admin_panel_settings:")
 
@@ -43,7 +44,7 @@ if refusal is not None:
     st.stop()
 role = state.current_role() if identity.signed_in else None
 
-pages = [PORTFOLIO, PILOT]
+pages = [PORTFOLIO, PILOT, VENDORS]
 if allowed(role, Role.editor):
     pages += [ENTER, IMPORT]
 pages.append(EXPORT)

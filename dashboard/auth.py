@@ -29,6 +29,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.text import md_escape
 from metrics.models import Role, clean_name
 from metrics.settings import Settings, get_settings
 
@@ -264,8 +265,6 @@ def describe(identity: Identity, role: Role | None) -> str:
 def sidebar_identity(identity: Identity, role: Role | None) -> None:
     """Who is signed in, with the role, at the bottom of the sidebar; a Log out button
     in oidc mode."""
-    from dashboard.components import md_escape
-
     with st.sidebar:
         st.caption(md_escape(describe(identity, role)))
         if identity.mode == "oidc" and st.button(
@@ -302,8 +301,6 @@ def sign_in_page(identity: Identity) -> None:
 
 def no_access_page(identity: Identity) -> None:
     """The page shown to a signed-in person without any role (``default_role=none``)."""
-    from dashboard.components import md_escape
-
     st.title("PilotGate")
     st.subheader("No access yet")
     st.warning(

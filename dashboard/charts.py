@@ -602,6 +602,27 @@ def metric_chart(weeks: pd.DataFrame, metric: Mapping | pd.Series) -> go.Figure:
     return fig
 
 
+#: Most tick labels a count axis shows (plus the one at zero).
+COUNT_AXIS_TICKS = 6
+
+
+def count_axis_step(top: int | float, max_ticks: int = COUNT_AXIS_TICKS) -> int:
+    """The tick step of an axis of counts from 0 to ``top``: a whole number 1, 2 or 5
+    times a power of ten, the smallest that keeps at most ``max_ticks`` steps.
+
+    ``count_axis_step(3) == 1``, ``count_axis_step(905) == 200``. Written here (not
+    Plotly's automatic ticks) because automatic ticks put 0.5 steps on small counts.
+    """
+    top = max(float(top), 1.0)
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * magnitude
+            if top / step <= max_ticks:
+                return step
+        magnitude *= 10
+
+
 def portfolio_counts_chart(pilots: pd.DataFrame) -> go.Figure:
     """Bar chart: number of pilots per recommendation, in a fixed order and colour.
 
@@ -629,11 +650,88 @@ def portfolio_counts_chart(pilots: pd.DataFrame) -> go.Figure:
         )
     )
     fig.update_layout(
-        yaxis={"title": {"text": "pilots"}, "dtick": 1, "rangemode": "tozero"},
+        # A whole-number step chosen for the largest count: at most COUNT_AXIS_TICKS
+        # labels (a step of 1 at 905 pilots drew 905 labels and froze the tab).
+        yaxis={
+            "title": {"text": "pilots"},
+            "dtick": count_axis_step(max(y, default=0)),
+            "tickformat": "d",
+            "rangemode": "tozero",
+        },
         xaxis={"title": {"text": "recommendation"}},
         height=260,
         margin={"l": 10, "r": 10, "t": 20, "b": 10},
         template="plotly_white",
         showlegend=False,
+    )
+    return fig
+
+
+#: Height (px) of one vendor's bar in :func:`vendor_comparison_chart`.
+VENDOR_BAR_PX = 26
+
+
+def vendor_comparison_chart(vendors: pd.DataFrame) -> go.Figure:
+    """Vendors compared: each vendor's pilots stacked by recommendation (horizontal
+    bars, one per vendor, in the frame's order from the top), with the vendor's median
+    improvement and reporting discipline in the hover text.
+
+    Args:
+        vendors: :func:`metrics.vendors.vendor_summary` output (vendor, pilots,
+            ``recommendation_<rec>``, median_improvement_pct, reporting_pct,
+            targets_met, targets_total).
+    """
+    names = [str(v) for v in vendors["vendor"]] if not vendors.empty else []
+    fig = go.Figure()
+    for rec in C.RECOMMENDATIONS:
+        col = f"recommendation_{rec}"
+        counts = [int(x) for x in vendors[col]] if not vendors.empty else []
+        hover = [
+            f"{html.escape(name)}: {n} {RECOMMENDATION_LABELS[rec]} of {int(total)} pilot"
+            f"{'' if total == 1 else 's'}<br>median improvement "
+            f"{fmt_pct(imp, signed=True)}, reporting {fmt_pct(rep)}, targets met "
+            f"{int(met)} / {int(tot)}"
+            for name, n, total, imp, rep, met, tot in zip(
+                names,
+                counts,
+                vendors["pilots"] if not vendors.empty else [],
+                vendors["median_improvement_pct"] if not vendors.empty else [],
+                vendors["reporting_pct"] if not vendors.empty else [],
+                vendors["targets_met"] if not vendors.empty else [],
+                vendors["targets_total"] if not vendors.empty else [],
+                strict=True,
+            )
+        ]
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=counts,
+                orientation="h",
+                name=RECOMMENDATION_LABELS[rec],
+                marker_color=RECOMMENDATION_COLORS[rec],
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    top = int(vendors["pilots"].max()) if not vendors.empty else 0
+    fig.update_layout(
+        barmode="stack",
+        xaxis={
+            "title": {"text": "pilots"},
+            "dtick": count_axis_step(top),
+            "tickformat": "d",
+            "rangemode": "tozero",
+        },
+        yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
+        height=max(200, 90 + VENDOR_BAR_PX * len(names)),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        template="plotly_white",
+        legend={
+            "orientation": "h",
+            "y": 1.02,
+            "yanchor": "bottom",
+            "x": 0,
+            "traceorder": "normal",
+        },
     )
     return fig

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.charts import RECOMMENDATION_COLORS, RECOMMENDATION_LABELS, fmt_pct, with_unit
+from dashboard.text import md_escape
 from metrics import computations as C
 from metrics import csvio, service
 from metrics.access import allowed
@@ -32,6 +33,7 @@ PAGE_PILOT = "dashboard/pages/pilot.py"
 PAGE_ENTER = "dashboard/pages/enter.py"
 PAGE_IMPORT = "dashboard/pages/import_csv.py"
 PAGE_EXPORT = "dashboard/pages/export.py"
+PAGE_VENDORS = "dashboard/pages/vendors.py"
 PAGE_ADMIN = "dashboard/pages/admin.py"
 
 
@@ -115,6 +117,7 @@ __all__ = [
     "as_of_picker",
     "decision_countdown",
     "flash",
+    "md_escape",
     "pilot_picker",
     "recommendation_text",
     "show_flash",
@@ -489,27 +492,3 @@ def show_flash() -> None:
     if item:
         kind, message = item
         getattr(st, kind, st.info)(message)
-
-
-#: Where Streamlit's markdown would still turn escaped text into something else, since
-#: it acts on the text after escapes are resolved: a ``:`` that starts an emoji
-#: shortcode (``:smile:``) or a Material icon (``:material/home:``) -- the patterns
-#: ``:[\w+-]+:`` and ``:material_(\w+):`` --, a ``://`` or ``www.`` a link would start
-#: with (GFM autolink literals). A zero-width space goes right after the ``:`` or ``www``.
-_BREAK_RE = re.compile(r"(?::(?=[\w+\-/]+:|//)|(?<![\w.])www(?=\.))", re.IGNORECASE)
-
-
-def md_escape(text: str) -> str:
-    """User text made literal for any Streamlit element that renders markdown.
-
-    Backslash-escapes every ASCII punctuation mark markdown, HTML, LaTeX or a
-    directive (``:red[x]``) could act on. Shortcodes (``:smile:``, ``:material/x:``) and
-    autolinks (``http://…``, ``www.…``) are recognised after escapes are resolved, so
-    only there a zero-width space breaks them (see ``_BREAK_RE``); every other ``:``
-    (``Not saved: …``, ``12:30``) stays plain, so copied text carries no invisible
-    character.
-    """
-    out = _BREAK_RE.sub(lambda m: m.group(0) + "\u200b", str(text))
-    for ch in "\\`*_{}[]<>()#+-.!|~$&=:":
-        out = out.replace(ch, "\\" + ch)
-    return out

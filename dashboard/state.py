@@ -144,11 +144,19 @@ def measurements(version: tuple, pilot_id: int) -> pd.DataFrame:
         return store.measurements_frame(s, pilot_id=pilot_id)
 
 
+def _evaluation(version: tuple, as_of: date) -> service.Evaluation:
+    """The cached :func:`evaluation` as a :class:`metrics.service.Evaluation` (so a page
+    that shows the portfolio and its summary evaluates it once)."""
+    pilots, metrics = evaluation(version, as_of)
+    return service.Evaluation(metrics=metrics, pilots=pilots, as_of=as_of)
+
+
 @st.cache_data(ttl=CACHE_TTL, show_spinner="Building the summary…")
 def summary(version: tuple, as_of: date) -> pd.DataFrame:
-    """The go/no-go summary export frame (DESIGN §6)."""
+    """The go/no-go summary export frame (DESIGN §6), from the cached evaluation."""
+    ev = _evaluation(version, as_of)
     with session_scope(get_engine()) as s:
-        return service.summary_export_frame(s, as_of=as_of)
+        return service.summary_export_frame(s, as_of=as_of, evaluation=ev)
 
 
 @st.cache_data(ttl=CACHE_TTL, show_spinner="Reading measurements…")
@@ -208,3 +216,18 @@ def import_preview(
         )
     st.session_state["_import_preview"] = (key, report)
     return report
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def measurement_count(version: tuple) -> int:
+    """How many weekly values are stored (:func:`metrics.store.count_measurements`)."""
+    with session_scope(get_engine()) as s:
+        return store.count_measurements(s)
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner="Comparing vendors…")
+def vendors(version: tuple, as_of: date) -> pd.DataFrame:
+    """:func:`metrics.service.vendors_frame`: one row per vendor as of ``as_of``."""
+    ev = _evaluation(version, as_of)
+    with session_scope(get_engine()) as s:
+        return service.vendors_frame(s, as_of=as_of, evaluation=ev)

@@ -2,6 +2,10 @@
 
 Typer builds the interface. Every user mistake ends as one readable line per problem
 on stderr and a non-zero exit, never a traceback.
+
+Start-up is kept short (issue 13): this module imports only Typer and the settings at
+the top; SQLAlchemy, pandas, SciPy and the rest of the core are imported inside the
+command that needs them, so ``pilotgate --help`` never pays for them.
 """
 
 from __future__ import annotations
@@ -14,12 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
 import typer
-from pydantic import ValidationError
-
-from metrics.models import check_date_range
-from metrics.settings import REPO_ROOT, get_settings
 
 app = typer.Typer(
     help="PilotGate: track AI pilots against baselines and targets; go / no-go / extend.",
@@ -86,6 +85,8 @@ def _engine():
 
 
 def _actor() -> str:
+    from metrics.settings import get_settings
+
     return get_settings().actor
 
 
@@ -131,6 +132,8 @@ def _write_output(text: str, output: Path | None) -> None:
 
 
 def _parse_date(text: str | None, option: str) -> date:
+    from metrics.models import check_date_range
+
     if text is None:
         return date.today()
     try:
@@ -154,6 +157,7 @@ def init(
     """Create the database or migrate it to the newest schema."""
     from metrics import store
     from metrics.db import safe_url, schema_revision, session_scope
+    from metrics.settings import get_settings
     from seed.demo import seed_demo as _seed_demo
     from seed.helpdesk import seed_helpdesk as _seed_helpdesk
 
@@ -205,6 +209,7 @@ def seed_helpdesk(
     """Build the real help-desk pilot from shared/data/helpdesk.csv."""
     from metrics.db import session_scope
     from metrics.derive import DeriveError
+    from metrics.settings import get_settings
     from seed.helpdesk import PILOT_NAME
     from seed.helpdesk import seed_helpdesk as _seed
 
@@ -465,6 +470,27 @@ def export_summary(
     _write_output(csvio.to_csv_text(frame), output)
 
 
+@export_app.command("vendors")
+def export_vendors(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default stdout).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge as of this date (YYYY-MM-DD); later weeks ignored."),
+    ] = None,
+) -> None:
+    """Write one row per vendor across its pilots (the Vendors page's table)."""
+    from metrics import csvio, service
+    from metrics.db import session_scope
+
+    day = _parse_date(as_of, "--as-of")
+    _check_output(output)
+    with session_scope(_engine()) as s:
+        frame = service.vendors_frame(s, as_of=day)
+    _write_output(csvio.to_csv_text(frame), output)
+
+
 @export_app.command("measurements")
 def export_measurements(
     output: Annotated[
@@ -589,6 +615,7 @@ def _serve_refusal(address: str) -> str | None:
     :mod:`metrics.exposure`, and in oidc mode the sign-in cookie secret of the
     secrets file(s) Streamlit will read (``secrets.files``)."""
     from metrics.exposure import cookie_secret_problem, example_placeholders, listen_refusal
+    from metrics.settings import REPO_ROOT, get_settings
 
     settings = get_settings()
     refusal = listen_refusal(
@@ -601,11 +628,14 @@ def _serve_refusal(address: str) -> str | None:
         return refusal
     import tomllib
 
-    from streamlit import config as st_config
-
-    # The files `streamlit run` will read (~/.streamlit, ./.streamlit, then the app's
-    # own folder; later ones win), read now: the dashboard checks again when it runs.
-    files = [str(f) for f in st_config.get_config_files("secrets.toml")]
+    # The files `streamlit run` reads by default (~/.streamlit, ./.streamlit, then the
+    # app's own folder; later ones win), listed here rather than asked of Streamlit so
+    # the core never imports it: the dashboard checks again, with Streamlit's own list
+    # (``secrets.files``), when it runs.
+    files = [
+        str(Path.home() / ".streamlit" / "secrets.toml"),
+        str(Path.cwd() / ".streamlit" / "secrets.toml"),
+    ]
     beside_app = str(REPO_ROOT / ".streamlit" / "secrets.toml")
     if beside_app not in files:
         files.append(beside_app)
@@ -650,6 +680,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the dashboard (Streamlit) on http://127.0.0.1:PORT (this machine only)."""
+    from metrics.settings import REPO_ROOT, get_settings
+
     address = (address if address is not None else get_settings().server_address).strip()
     if not address:
         _fail("--address is empty: give an address such as 127.0.0.1", code=2)
@@ -715,6 +747,7 @@ def api(
 ) -> None:
     """Run the HTTP API (docs/api.md) on http://HOST:PORT/api/v1 (docs at /api/v1/docs)."""
     from metrics.exposure import listen_refusal
+    from metrics.settings import get_settings
 
     settings = get_settings()
     trusted_proxy = getattr(settings, "trusted_proxy", None)
@@ -748,6 +781,8 @@ def tokens_create(
     ] = None,
 ) -> None:
     """Create an API token; the token itself is the last line of stdout, shown only once."""
+    from pydantic import ValidationError
+
     from metrics import store
     from metrics.db import session_scope
     from metrics.errors import StoreError
@@ -972,18 +1007,30 @@ def main() -> None:
     write (:class:`metrics.errors.StoreError`, e.g. a role refusal) and database errors
     become ``error: ...`` on stderr with exit 1 or 2.
     """
-    from metrics.db import DatabaseError
-    from metrics.errors import StoreError
-
     try:
         app()
     except CliError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.code) from None
-    except StoreError as exc:  # a refused write, e.g. a viewer running `seed demo`
+    except Exception as exc:
+        _exit_on_known_error(exc)
+        raise
+
+
+def _exit_on_known_error(exc: Exception) -> None:
+    """One line on stderr and exit 1 (a refused write) or 2 (a database or
+    configuration error); returns (the caller re-raises) for anything else. Imports the
+    error types only now (start-up stays short)."""
+    import sqlalchemy as sa
+    from pydantic import ValidationError
+
+    from metrics.db import DatabaseError, failure_reason
+    from metrics.errors import StoreError
+
+    if isinstance(exc, StoreError):  # a refused write, e.g. a viewer running `seed demo`
         typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
         raise SystemExit(1) from None
-    except sa.exc.IntegrityError as exc:  # a concurrent write of the same name or week
+    if isinstance(exc, sa.exc.IntegrityError):  # a concurrent write of the same name or week
         reason = " ".join(str(exc.orig).split())
         typer.echo(
             "error: the database refused the write, nothing written (someone else wrote "
@@ -991,16 +1038,16 @@ def main() -> None:
             err=True,
         )
         raise SystemExit(1) from None
-    except DatabaseError as exc:
+    if isinstance(exc, DatabaseError):
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
-    except ValidationError as exc:  # a PILOTGATE_* environment variable is invalid
-        from metrics.store import validation_message
+    if isinstance(exc, ValidationError):  # a PILOTGATE_* environment variable is invalid
+        from metrics.errors import validation_message
 
         typer.echo(f"error: configuration: {validation_message(exc)}", err=True)
         raise SystemExit(2) from None
-    except (sa.exc.OperationalError, sa.exc.InternalError) as exc:  # read-only, full, locked
-        from metrics.db import failure_reason
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InternalError):  # read-only, full
+        from metrics.settings import get_settings
 
         reason = failure_reason(exc, _state["database_url"] or get_settings().database_url)
         typer.echo(f"error: nothing written: {reason}", err=True)

@@ -255,12 +255,53 @@ def alembic_config(engine: Engine | None):
     return cfg
 
 
+_REVISION_RE = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(?:['\"]([^'\"]+)['\"]|None)", re.M)
+
+
+def head_revision_fast() -> str | None:
+    """The newest migration's id, read from the files in ``alembic/versions`` (the one
+    revision no other names as its ``down_revision``); None when that is not one
+    clear answer (then Alembic decides). Reading a few lines instead of importing
+    Alembic keeps every command's start-up short (issue 13)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (ALEMBIC_DIR / "versions").glob("*.py"):
+        found = dict((k, v) for k, v in _REVISION_RE.findall(path.read_text(encoding="utf-8")))
+        if not found.get("revision"):
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return next(iter(heads)) if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """True when the database's schema is already the newest (one cheap query)."""
+    head = head_revision_fast()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return False
+            stored = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except sa.exc.SQLAlchemyError:
+        return False  # let the migration path report it
+    return [r[0] for r in stored] == [head]
+
+
 def init_db(engine: Engine, *, revision: str = "head") -> None:
     """Create or upgrade the schema to ``revision`` (default the newest).
+
+    A database already at the newest revision is left as it is without loading
+    Alembic (:func:`head_revision_fast`).
 
     Raises:
         DatabaseError: the database cannot be reached.
     """
+    if revision == "head" and _at_head(engine):
+        return
     from alembic import command
 
     try:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -44,9 +45,8 @@ from sqlmodel import Session
 
 from metrics import computations as C
 from metrics.access import record_audit, require_role
-from metrics.errors import StoreError
+from metrics.errors import StoreError, validation_message
 from metrics.models import (
-    LATEST_DATE,
     ChecklistItem,
     ChecklistItemCreate,
     ChecklistTick,
@@ -58,7 +58,6 @@ from metrics.models import (
     Stage,
     utcnow,
 )
-from metrics.store import validation_message
 
 #: The readiness and governance items every serious AI pilot must clear before
 #: production (the issue's list), in the order they are shown.
@@ -583,6 +582,16 @@ def snapshot_records(rows: pd.DataFrame) -> list[dict]:
     return [{k: _plain(v) for k, v in rec.items()} for rec in rows.to_dict("records")]
 
 
+#: ``judge(session, pilot_id, as_of) -> (recommendation, summary rows)``: how
+#: :func:`record_decision` learns the pilot's recommendation and the summary the
+#: person saw. :func:`metrics.service.record_decision` passes the service's own (this
+#: module sits below the service and never imports it).
+Judge = Callable[[Session, int, date], tuple[str, pd.DataFrame]]
+#: ``hash_report(session, pilot_id, as_of) -> SHA-256 hex`` of the pilot's decision report
+#: as of that day (:func:`metrics.service.report_hash_of`; passed in for the same reason).
+ReportHasher = Callable[[Session, int, date], str]
+
+
 def record_decision(
     *,
     session: Session,
@@ -591,22 +600,26 @@ def record_decision(
     decision: str,
     rationale: str = "",
     as_of: date,
+    judge: Judge,
+    today: date,
     report_hash: str | None = None,
+    hash_report: ReportHasher | None = None,
 ) -> RecordedDecision:
     """Record a person's signed go / extend / no_go decision on a pilot.
 
-    The recommendation is computed as of ``as_of`` (the day the person judged,
-    :func:`metrics.service.evaluate`); a decision that differs from it needs a
-    rationale, and so does any decision judged as of a day other than today
-    (:func:`metrics.service.today`), so back-dating cannot bypass the rule.
+    Call it through :func:`metrics.service.record_decision`, which supplies ``judge``,
+    ``today`` and ``hash_report``. The recommendation is computed as of ``as_of`` (the
+    day the person judged, by ``judge``); a decision that differs from it needs a
+    rationale, and so does any decision judged as of a day other than ``today``,
+    so back-dating cannot bypass the rule.
     ``snapshot`` stores the pilot's rows of
     :func:`metrics.service.summary_export_frame` as of ``as_of`` as JSON records
     (column -> value; undefined numbers ``null``; the decision columns hold the
     decision before this one). ``report_hash`` is the SHA-256 of the decision report
-    (:func:`metrics.report.inputs_hash` of :func:`metrics.service.report_inputs` as of
-    ``as_of``) the person saw; it must equal the hash of the report now, else the
-    evidence changed since they looked and the decision is refused. Without it (CLI,
-    API) the hash of the report as of ``as_of`` is computed and stored.
+    (``hash_report`` of the pilot as of ``as_of``) the person saw; it must equal the
+    hash of the report now, else the evidence changed since they looked and the
+    decision is refused. Without it (CLI, API) the hash of the report as of ``as_of``
+    is computed and stored.
 
     Raises:
         PermissionDenied: the actor is not an admin.
@@ -624,16 +637,12 @@ def record_decision(
     except ValidationError as exc:
         raise StoreError(f"decision not saved: {validation_message(exc)}") from None
     pilot = _pilot(session, pilot_id)
-    from metrics import service  # service reads through this module: import when used
-
-    today = service.today()
     if d_in.as_of > today:
         raise StoreError(
             f"decision not saved: the evidence date {d_in.as_of.isoformat()} is after today "
             f"({today.isoformat()}); judge as of today or an earlier day"
         )
-    ev = service.evaluate(session, as_of=d_in.as_of, pilot_id=pilot.id)
-    rec = str(ev.pilots.iloc[0][C.RECOMMENDATION])
+    rec, summary = judge(session, int(pilot.id), d_in.as_of)
     if d_in.decision.value != rec and not d_in.rationale:
         raise StoreError(
             f"decision not saved: {d_in.decision.value} on {pilot.name!r} differs from the "
@@ -649,21 +658,14 @@ def record_decision(
             f"not today ({today.isoformat()}); write a rationale that says why (e.g. "
             '"recording the steering committee decision of that day")'
         )
-    from metrics.report import inputs_hash
-
-    now_hash = inputs_hash(
-        service.report_inputs(session, pilot_id=pilot.id, as_of=d_in.as_of, check_start=False)
-    )
-    if report_hash is not None and report_hash != now_hash:
+    now_hash = hash_report(session, int(pilot.id), d_in.as_of) if hash_report else None
+    if report_hash is not None and now_hash is not None and report_hash != now_hash:
         raise StoreError(
             f"decision not saved: the evidence of {pilot.name!r} as of "
             f"{d_in.as_of.isoformat()} changed since the report you saw was made (report "
             f"{report_hash[:12]}…, now {now_hash[:12]}…); look at it again and decide"
         )
-    summary = service.summary_export_frame(
-        session, as_of=d_in.as_of, decisions_judged_by=LATEST_DATE
-    )
-    rows = snapshot_records(summary[summary["pilot"] == pilot.name])
+    rows = snapshot_records(summary)
     row = Decision(
         pilot_id=pilot.id,
         decision=d_in.decision.value,

@@ -15,7 +15,8 @@ import pandas as pd
 from sqlmodel import Session
 
 from metrics import computations as C
-from metrics import store
+from metrics import governance, store
+from metrics.models import LATEST_DATE
 
 #: Columns of the go/no-go summary export, in order (DESIGN §6).
 SUMMARY_EXPORT_COLUMNS = [
@@ -150,6 +151,7 @@ def summary_export_frame(
     as_of: date,
     decisions_judged_by: date | None = None,
     pilot_id: int | None = None,
+    evaluation: Evaluation | None = None,
 ) -> pd.DataFrame:
     """The go/no-go summary: one row per pilot and metric, DESIGN §6 columns in order.
 
@@ -178,14 +180,17 @@ def summary_export_frame(
     else ``false``).
     ``pilot_id`` limits the rows to one pilot (the same values as its rows of the whole
     summary: every number is computed per pilot).
+
+    ``evaluation``: the portfolio's :func:`evaluate` as of ``as_of`` when the caller has
+    it already (a page's cached read); computed here otherwise.
     """
-    ev = evaluate(session, as_of=as_of, pilot_id=pilot_id)
+    ev = evaluation if evaluation is not None else evaluate(session, as_of=as_of, pilot_id=pilot_id)
     m = ev.metrics
+    if pilot_id is not None and not m.empty:
+        m = m[m[C.PILOT_ID] == pilot_id]
     if m.empty:
         return pd.DataFrame(columns=SUMMARY_EXPORT_COLUMNS)
     recs = ev.pilots.set_index(C.PILOT_ID)
-    from metrics import governance  # latest decisions, open checklist items
-
     latest = {
         int(r[C.PILOT_ID]): (
             r[governance.DECISION],
@@ -430,3 +435,84 @@ def portfolio_report_inputs(session: Session, *, as_of: date):
         }
     ).reset_index(drop=True)
     return PortfolioReportInputs(pilots=out, as_of=as_of)
+
+
+#: Significant digits kept for numbers in the vendors export (as the summary's).
+VENDORS_SIGNIFICANT = SUMMARY_SIGNIFICANT
+
+
+def vendors_frame(
+    session: Session, *, as_of: date, evaluation: Evaluation | None = None
+) -> pd.DataFrame:
+    """One row per vendor across its pilots as of ``as_of``
+    (:func:`metrics.vendors.vendor_summary`; columns ``metrics.vendors.VENDOR_COLUMNS``).
+
+    Numbers stay float64 (NaN = undefined), rounded to ``VENDORS_SIGNIFICANT``
+    significant digits like the summary export; counts are int64. ``evaluation``: the
+    whole portfolio's :func:`evaluate` as of ``as_of`` when the caller has it already.
+    """
+    from metrics.vendors import vendor_summary
+
+    ev = evaluation if evaluation is not None else evaluate(session, as_of=as_of)
+    out = vendor_summary(ev.pilots, ev.metrics)
+    for col in out.select_dtypes("float").columns:
+        out[col] = [
+            float(f"{v:.{VENDORS_SIGNIFICANT}g}") if pd.notna(v) else np.nan for v in out[col]
+        ]
+    return out
+
+
+def _judge(session: Session, pilot_id: int, as_of: date) -> tuple[str, pd.DataFrame]:
+    """The pilot's recommendation as of ``as_of`` and its rows of the summary export
+    (whose decision columns show every decision recorded so far): what a person
+    deciding sees, stored with the decision (:data:`metrics.governance.Judge`)."""
+    ev = evaluate(session, as_of=as_of, pilot_id=pilot_id)
+    rec = str(ev.pilots.iloc[0][C.RECOMMENDATION])
+    summary = summary_export_frame(
+        session, as_of=as_of, decisions_judged_by=LATEST_DATE, evaluation=ev, pilot_id=pilot_id
+    )
+    return rec, summary.reset_index(drop=True)
+
+
+def record_decision(
+    *,
+    session: Session,
+    actor: str,
+    pilot_id: int,
+    decision: str,
+    rationale: str = "",
+    as_of: date,
+    report_hash: str | None = None,
+) -> governance.RecordedDecision:
+    """Record a person's signed go / extend / no_go decision on a pilot, judged on the
+    evidence as of ``as_of`` against today's date (:func:`today`).
+
+    The rules and errors are :func:`metrics.governance.record_decision`'s (a decision
+    that differs from the recommendation, or is judged as of another day than today,
+    needs a rationale; ``snapshot`` keeps the pilot's summary rows). ``report_hash`` is
+    the :func:`report_hash` of the decision report the person saw (the Export page
+    sends it): a different hash now means the evidence changed meanwhile, and the
+    decision is refused; the decision stores the hash of the report as of ``as_of``.
+    Raises PermissionDenied (not an admin) or StoreError; nothing is written then.
+    """
+    return governance.record_decision(
+        session=session,
+        actor=actor,
+        pilot_id=pilot_id,
+        decision=decision,
+        rationale=rationale,
+        as_of=as_of,
+        judge=_judge,
+        today=today(),
+        report_hash=report_hash,
+        hash_report=report_hash_of,
+    )
+
+
+def report_hash_of(session: Session, pilot_id: int, as_of: date) -> str:
+    """SHA-256 (hex) of the inputs of pilot ``pilot_id``'s decision report as of
+    ``as_of`` (:func:`metrics.report.inputs_hash` of :func:`report_inputs`): the hash a
+    recorded decision stores and the report's footer prints."""
+    from metrics.report import inputs_hash
+
+    return inputs_hash(report_inputs(session, pilot_id=pilot_id, as_of=as_of, check_start=False))

@@ -22,12 +22,11 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from metrics import computations as C
 from metrics.access import record_audit, require_role
-from metrics.errors import PermissionDenied, StoreError
+from metrics.errors import PermissionDenied, StoreError, validation_message
 from metrics.models import (
     CONTROL_CHARS_RE,
     EARLIEST_DATE,
@@ -52,17 +51,6 @@ from metrics.models import (
     pilot_name_key,
     utcnow,
 )
-
-
-def validation_message(exc: ValidationError) -> str:
-    """One readable line from a pydantic ``ValidationError``: ``field: reason; ...``."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "__root__")
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
 
 # =========================================================================== reads
 
@@ -2368,3 +2356,8 @@ __all__ = [
     "weekly_values_frame",
     "write_measurements",
 ]
+
+
+def count_measurements(session: Session) -> int:
+    """How many weekly values are stored (every pilot, metric and week)."""
+    return int(session.execute(sa.select(sa.func.count(Measurement.id))).scalar_one())

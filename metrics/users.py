@@ -105,7 +105,7 @@ def add_user(
     try:
         user_in = UserCreate(name=name, email=email or "", role=parsed_role)
     except ValidationError as exc:
-        from metrics.store import validation_message
+        from metrics.errors import validation_message
 
         raise StoreError(f"user {name!r}: {validation_message(exc)}") from None
     if user_in.email and "@" not in user_in.email:

@@ -362,7 +362,7 @@ def seed_demo_governance(*, session: Session, actor: str, today: date) -> None:
 
     Idempotent: items already ticked with the same evidence are left unchanged.
     """
-    from metrics import governance
+    from metrics import governance, service
 
     pilots = store.pilots_frame(session).set_index("pilot")["pilot_id"]
     for name in DEMO_EVIDENCE:
@@ -386,7 +386,7 @@ def seed_demo_governance(*, session: Session, actor: str, today: date) -> None:
     name, kind, rationale = DEMO_DECISION
     pid = int(pilots[name])
     if governance.decisions_frame(session, pilot_id=pid).empty:
-        governance.record_decision(
+        service.record_decision(
             session=session,
             actor=actor,
             pilot_id=pid,

@@ -29,13 +29,14 @@ from tests.factories import make_pilot, make_user
 PAGE_FILES = {
     "Portfolio": "dashboard/pages/portfolio.py",
     "Pilot": "dashboard/pages/pilot.py",
+    "Vendors": "dashboard/pages/vendors.py",
     "Enter": "dashboard/pages/enter.py",
     "Import": "dashboard/pages/import_csv.py",
     "Export": "dashboard/pages/export.py",
     "Admin": "dashboard/pages/admin.py",
 }
-VIEWER_PAGES = ["Portfolio", "Pilot", "Export"]
-EDITOR_PAGES = ["Portfolio", "Pilot", "Enter", "Import", "Export"]
+VIEWER_PAGES = ["Portfolio", "Pilot", "Vendors", "Export"]
+EDITOR_PAGES = ["Portfolio", "Pilot", "Vendors", "Enter", "Import", "Export"]
 ADMIN_PAGES = [*EDITOR_PAGES, "Admin"]
 OIDC_SECRETS = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -387,6 +388,7 @@ def empty_db(tmp_path, monkeypatch):
         ("empty_db", "Portfolio"),
         ("empty_db", "Pilot"),
         ("empty_db", "Export"),
+        ("empty_db", "Vendors"),
     ],
 )
 def test_every_page_of_a_viewer_runs_without_links_to_hidden_pages(

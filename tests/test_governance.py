@@ -319,7 +319,7 @@ def test_back_dated_or_future_decisions_are_refused(session, helpdesk, as_of, ra
     """The as-of date cannot be used to dodge the rationale rule (QA: a decision
     recorded as of a day whose recommendation matched, while today's differs)."""
     with pytest.raises(StoreError, match=re.escape(message)):
-        G.record_decision(
+        service.record_decision(
             session=session,
             actor=ADMIN,
             pilot_id=helpdesk,
@@ -332,7 +332,7 @@ def test_back_dated_or_future_decisions_are_refused(session, helpdesk, as_of, ra
 
 
 def test_back_dated_decision_with_a_rationale_is_kept_with_its_date(session, helpdesk):
-    res = G.record_decision(
+    res = service.record_decision(
         session=session,
         actor=ADMIN,
         pilot_id=helpdesk,
@@ -347,7 +347,7 @@ def test_back_dated_decision_with_a_rationale_is_kept_with_its_date(session, hel
 
 def test_decision_matching_the_recommendation_stores_the_snapshot(session, helpdesk):
     before = datetime.now(UTC)
-    res = G.record_decision(
+    res = service.record_decision(
         session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF
     )
     session.commit()
@@ -397,11 +397,11 @@ def test_decision_matching_the_recommendation_stores_the_snapshot(session, helpd
 
 
 def test_a_later_snapshot_shows_the_decision_before_it(session, helpdesk):
-    first = G.record_decision(
+    first = service.record_decision(
         session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF
     )
     session.commit()
-    second = G.record_decision(
+    second = service.record_decision(
         session=session,
         actor="bo",
         pilot_id=helpdesk,
@@ -433,7 +433,7 @@ def test_a_later_snapshot_shows_the_decision_before_it(session, helpdesk):
 def test_a_decision_against_the_recommendation_needs_a_rationale(session, helpdesk):
     for rationale in ("", "  \n "):
         with pytest.raises(StoreError) as exc:
-            G.record_decision(
+            service.record_decision(
                 session=session,
                 actor=ADMIN,
                 pilot_id=helpdesk,
@@ -448,7 +448,7 @@ def test_a_decision_against_the_recommendation_needs_a_rationale(session, helpde
     session.rollback()
     assert count(session, Decision) == 0
     assert audits(session, "decision") == []
-    res = G.record_decision(
+    res = service.record_decision(
         session=session,
         actor=ADMIN,
         pilot_id=helpdesk,
@@ -469,10 +469,10 @@ def test_insufficient_data_needs_a_rationale_for_any_decision(session, helpdesk)
     pid = make_pilot(session, "Fraud analyst copilot")
     session.commit()
     with pytest.raises(StoreError, match="differs from the recommendation insufficient_data"):
-        G.record_decision(
+        service.record_decision(
             session=session, actor=ADMIN, pilot_id=pid, decision="extend", as_of=AS_OF
         )
-    res = G.record_decision(
+    res = service.record_decision(
         session=session,
         actor=ADMIN,
         pilot_id=pid,
@@ -493,7 +493,7 @@ def test_only_an_admin_records_a_decision(session, helpdesk, role):
     add_user(session, "pat", role)
     session.commit()
     with pytest.raises(PermissionDenied) as exc:
-        G.record_decision(
+        service.record_decision(
             session=session, actor="pat", pilot_id=helpdesk, decision="go", as_of=AS_OF
         )
     assert str(exc.value) == (
@@ -519,7 +519,7 @@ def test_only_an_admin_records_a_decision(session, helpdesk, role):
 def test_bad_decisions_are_refused(session, helpdesk, kwargs, message):
     fields = {"pilot_id": helpdesk, "decision": "go", "as_of": AS_OF} | kwargs
     with pytest.raises(StoreError) as exc:
-        G.record_decision(session=session, actor=ADMIN, **fields)
+        service.record_decision(session=session, actor=ADMIN, **fields)
     assert message in str(exc.value)
     session.rollback()
     assert count(session, Decision) == 0
@@ -546,7 +546,9 @@ def test_production_needs_a_go_and_no_open_items(session, helpdesk):
     assert count(session, StageEvent) == 1
     assert audits(session, "pilot", "set_stage") == []
 
-    G.record_decision(session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF)
+    service.record_decision(
+        session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF
+    )
     items = G.checklist_frame(session, pilot_id=helpdesk)
     for item_id in items["item_id"].iloc[:9]:
         G.tick_checklist_item(session=session, actor="ed", item_id=int(item_id), evidence="ok")
@@ -589,8 +591,10 @@ def test_production_needs_a_go_and_no_open_items(session, helpdesk):
 
 def test_the_latest_decision_is_the_one_that_counts(session, helpdesk):
     tick_all(session, helpdesk)
-    G.record_decision(session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF)
-    G.record_decision(
+    service.record_decision(
+        session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF
+    )
+    service.record_decision(
         session=session,
         actor="bo",
         pilot_id=helpdesk,
@@ -616,7 +620,7 @@ def test_stopped_follows_a_no_go(session, helpdesk):
         "decision first (no decision is recorded yet). Nothing was changed."
     )
     session.rollback()
-    G.record_decision(
+    service.record_decision(
         session=session,
         actor=ADMIN,
         pilot_id=helpdesk,
@@ -653,7 +657,9 @@ def test_discovery_to_pilot_and_production_to_transition_have_no_gate(session, h
     pid = make_pilot(session, "Discovery pilot", stage="discovery")
     store.set_stage(session=session, actor=ADMIN, pilot_id=pid, stage="pilot")
     tick_all(session, helpdesk)
-    G.record_decision(session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF)
+    service.record_decision(
+        session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF
+    )
     store.set_stage(session=session, actor=ADMIN, pilot_id=helpdesk, stage="production")
     gate = G.stage_gate(session, pilot_id=helpdesk, to_stage="transition")
     assert (gate.allowed, gate.requirements) == (True, [])
@@ -680,7 +686,9 @@ def test_save_pilot_enforces_the_gate_and_writes_nothing(session, helpdesk):
     assert list(store.metrics_frame(session)["key"]) == ["resolution_time"]
     # after the go and the ticks the same save moves it
     tick_all(session, helpdesk)
-    G.record_decision(session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF)
+    service.record_decision(
+        session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF
+    )
     make_pilot(session, HELPDESK, stage="production", metrics=[])
     session.commit()
     assert stage_of(session, helpdesk) == "production"
@@ -718,8 +726,10 @@ def test_export_fills_the_latest_decision_and_open_items(session, helpdesk):
     assert pd.isna(row["decision"]) and pd.isna(row["decided_by"]) and pd.isna(row["decided_at"])
     assert row["open_checklist_items"] == ALL_OPEN
 
-    G.record_decision(session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF)
-    last = G.record_decision(
+    service.record_decision(
+        session=session, actor=ADMIN, pilot_id=helpdesk, decision="go", as_of=AS_OF
+    )
+    last = service.record_decision(
         session=session,
         actor="bo",
         pilot_id=helpdesk,
@@ -825,7 +835,9 @@ def test_ids_read_from_frames_are_accepted(session, helpdesk):
     assert type(first).__module__ == "numpy"
     assert G.tick_checklist_item(session=session, actor="ed", item_id=first, evidence="doc")
     pid = store.pilots_frame(session)["pilot_id"].iloc[0]
-    res = G.record_decision(session=session, actor=ADMIN, pilot_id=pid, decision="go", as_of=AS_OF)
+    res = service.record_decision(
+        session=session, actor=ADMIN, pilot_id=pid, decision="go", as_of=AS_OF
+    )
     G.add_checklist_item(session=session, actor="ed", pilot_id=pid, item="Pen test")
     session.commit()
     assert session.get(Decision, res.decision_id).pilot_id == helpdesk
@@ -835,7 +847,7 @@ def test_ids_read_from_frames_are_accepted(session, helpdesk):
 
 def test_a_summary_as_of_an_earlier_day_shows_no_later_decision(session, helpdesk):
     """QA: `export summary --as-of 2012-06-30` showed a decision made years later."""
-    G.record_decision(
+    service.record_decision(
         session=session,
         actor=ADMIN,
         pilot_id=helpdesk,

@@ -284,8 +284,8 @@ def test_pilot_from_before_checklists_gets_its_defaults_when_an_editor_opens_it(
 def test_pilot_page_shows_the_decision_history(db):
     pid = db["helpdesk"]
     with Session(db["engine"]) as s:
-        G.record_decision(session=s, actor="ada", pilot_id=pid, decision="go", as_of=AS_OF)
-        G.record_decision(
+        service.record_decision(session=s, actor="ada", pilot_id=pid, decision="go", as_of=AS_OF)
+        service.record_decision(
             session=s,
             actor="bo",
             pilot_id=pid,
@@ -414,7 +414,7 @@ def test_stage_move_explains_the_gate_and_moves_when_it_is_clear(db):
     with Session(db["engine"]) as s:
         assert s.get(Pilot, pid).stage == "pilot"
     with Session(db["engine"]) as s:
-        G.record_decision(session=s, actor=ACTOR, pilot_id=pid, decision="go", as_of=AS_OF)
+        service.record_decision(session=s, actor=ACTOR, pilot_id=pid, decision="go", as_of=AS_OF)
         for item_id in G.checklist_frame(s, pilot_id=pid)["item_id"]:
             G.tick_checklist_item(session=s, actor=ACTOR, item_id=int(item_id), evidence="ok")
         s.commit()
@@ -441,11 +441,11 @@ def test_stopping_shows_what_to_record_first(db):
 
 def test_export_cards_show_the_recorded_decision_and_open_items(db):
     with Session(db["engine"]) as s:
-        G.record_decision(
+        service.record_decision(
             session=s, actor="ada", pilot_id=db["helpdesk"], decision="go", as_of=AS_OF
         )
         s.commit()
-    at = _app(EXPORT_PAGE)
+    at = _app(EXPORT_PAGE, pilot_id=db["helpdesk"])
     text = _texts(at)
     assert "Recorded decision: go by ada" in text
     assert "11 open checklist items block moving to production." in text
@@ -457,7 +457,7 @@ def test_export_cards_show_the_recorded_decision_and_open_items(db):
 def test_portfolio_view_of_decisions(db):
     with Session(db["engine"]) as s:
         # a go against Invoice's extend recommendation: a contradiction
-        G.record_decision(
+        service.record_decision(
             session=s,
             actor="ada",
             pilot_id=db["invoice"],
@@ -465,7 +465,7 @@ def test_portfolio_view_of_decisions(db):
             rationale="Good enough for AP",
             as_of=AS_OF,
         )
-        G.record_decision(
+        service.record_decision(
             session=s, actor="ada", pilot_id=db["helpdesk"], decision="go", as_of=AS_OF
         )
         s.commit()

@@ -28,7 +28,8 @@ PILOT_PAGE = "dashboard/pages/pilot.py"
 ENTER_PAGE = "dashboard/pages/enter.py"
 IMPORT_PAGE = "dashboard/pages/import_csv.py"
 EXPORT_PAGE = "dashboard/pages/export.py"
-PAGES = [None, PILOT_PAGE, ENTER_PAGE, IMPORT_PAGE, EXPORT_PAGE]
+VENDORS_PAGE = "dashboard/pages/vendors.py"
+PAGES = [None, PILOT_PAGE, ENTER_PAGE, IMPORT_PAGE, EXPORT_PAGE, VENDORS_PAGE]
 
 START = date(2012, 1, 2)  # Monday of 2012-W01
 AS_OF = date(2012, 2, 20)  # a Monday: the last complete week is 2012-W07 (Feb 13)
@@ -730,11 +731,14 @@ def test_import_page_offers_templates(db):
 
 
 def test_export_summary_table_and_downloads(db):
-    at = _app(EXPORT_PAGE)
+    at = _app(EXPORT_PAGE, pilot_id=db["helpdesk"])
     text = _texts(at)
+    # one pilot's card at a time (issue 13), picked in a searchable selectbox
     assert ":green-badge[Recommendation: go]" in text
-    assert ":orange-badge[Recommendation: extend]" in text
     assert "- Resolution time 75 h vs target 80 h: met" in text
+    at.selectbox(key="export_card_pilot").set_value(db["invoice"]).run(timeout=30)
+    assert ":orange-badge[Recommendation: extend]" in _texts(at)
+    assert "- Resolution time 75 h vs target 80 h: met" not in _texts(at)
     summary = _frame_with(at, "Improvement %")
     helpdesk = summary[summary["Pilot"] == HELPDESK].set_index("Metric")
     assert helpdesk.loc["resolution_time", "Current"] == 75.0
@@ -800,6 +804,18 @@ def downloads(monkeypatch):
         return original(self, path_or_data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    original_deferred = MediaFileManager.add_deferred
+
+    def spy_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        # a file built on click (a callable): build it now, as a click would
+        data = data_callable()
+        seen[file_name] = (data.encode("utf-8") if isinstance(data, str) else data, mimetype)
+        return original_deferred(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy_deferred)
     return seen
 
 
@@ -837,7 +853,9 @@ def test_export_downloads_are_the_summary_and_measurement_csvs(db, downloads):
 # =========================================================================== empty database
 
 
-@pytest.mark.parametrize("page", PAGES, ids=["portfolio", "pilot", "enter", "import", "export"])
+@pytest.mark.parametrize(
+    "page", PAGES, ids=["portfolio", "pilot", "enter", "import", "export", "vendors"]
+)
 def test_every_page_has_an_empty_state(empty_db, page):
     at = _app(page)
     assert not at.exception
@@ -851,6 +869,8 @@ def test_every_page_has_an_empty_state(empty_db, page):
         assert at.file_uploader
     elif page == EXPORT_PAGE:
         assert "Nothing to summarise yet" in text
+    elif page == VENDORS_PAGE:
+        assert "No pilots yet" in text
     else:
         assert "pilotgate seed demo" in text
 

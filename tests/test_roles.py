@@ -145,7 +145,7 @@ def _tick(s: Session, actor: str, w: World) -> None:
 
 
 def _decide(s: Session, actor: str, w: World) -> None:
-    governance.record_decision(
+    service.record_decision(
         session=s,
         actor=actor,
         pilot_id=w.pilot_id,

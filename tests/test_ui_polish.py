@@ -386,7 +386,7 @@ def test_portfolio_table_fits_1280_px_with_short_labels_and_the_decision(db):
     """Issue 10 item 14: a laptop at 1280 px offers about 786 px beside the row
     selectors; every column, the Decision columns last, fits in it."""
     with Session(db["engine"]) as s:
-        G.record_decision(
+        service.record_decision(
             session=s,
             actor="ada",
             pilot_id=db["invoice"],

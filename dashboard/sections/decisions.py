@@ -228,7 +228,7 @@ def render_record_form(*, pilots: pd.DataFrame, as_of: date, version: tuple) -> 
         return
     try:
         with session_scope(state.get_engine()) as s:
-            res = governance.record_decision(
+            res = service.record_decision(
                 session=s,
                 actor=state.current_actor(),
                 pilot_id=pilot_id,
