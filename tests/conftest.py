@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from metrics.db import init_db, make_engine
+from tests.browser_helpers import launch_chromium, require_browser
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -87,3 +88,16 @@ def shared_data() -> Path:
             pytest.fail(f"shared data not found at {SHARED_DATA} (required in CI)")
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module; skips where it is
+    absent (a failure under PILOTGATE_REQUIRE_BROWSER=1)."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()

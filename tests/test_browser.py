@@ -8,12 +8,6 @@ missing browser fails there instead.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -21,39 +15,13 @@ import pytest
 from sqlmodel import Session
 
 from metrics import store
-from metrics.db import init_db, make_engine, session_scope
+from metrics.db import session_scope
 from seed.demo import seed_demo
 from seed.helpdesk import PILOT_NAME, seed_helpdesk
+from tests.browser_helpers import browser_page, require_browser, serve, sqlite_database
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _require_browser() -> str:
-    if CHROMIUM:
-        return CHROMIUM
-    reason = "Debian chromium not installed (apt-get install chromium)"
-    if os.environ.get("PILOTGATE_REQUIRE_BROWSER"):
-        pytest.fail(reason + " — required in CI")
-    pytest.skip(reason)
-    raise AssertionError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +29,11 @@ def app_url(
     tmp_path_factory,
 ):
     """`streamlit run` on a free localhost port over a seeded SQLite database."""
-    _require_browser()
+    require_browser()
     shared = REPO.parent / "shared" / "data" / "helpdesk.csv"
     if not shared.exists():
         pytest.skip(f"shared data not found: {shared}")
-    tmp = tmp_path_factory.mktemp("browser")
-    url = f"sqlite:///{tmp / 'browser.db'}"
-    engine = make_engine(url)
-    init_db(engine)
+    url, engine = sqlite_database(tmp_path_factory.mktemp("browser"), "browser.db")
     with session_scope(engine) as s:
         seed_demo(session=s, actor="seed", today=date.today())
         seed_helpdesk(session=s, actor="seed", path=shared)
@@ -76,69 +41,14 @@ def app_url(
         pilots = store.pilots_frame(s)
     helpdesk_id = int(pilots.loc[pilots["pilot"] == PILOT_NAME, "pilot_id"].iloc[0])
     engine.dispose()
-    port = _free_port()
-    env = dict(os.environ, PILOTGATE_DATABASE_URL=url)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "streamlit_app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                pytest.fail(f"streamlit did not start:\n{out[-2000:]}")
-            time.sleep(0.5)
+    with serve(url, start_timeout=60) as base:
         yield base, helpdesk_id
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1500})
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
+    with browser_page(browser, 1400, 1500) as pg:
+        yield pg
 
 
 def _wait_rendered(page) -> None:

@@ -15,18 +15,19 @@ more. The Portfolio's recommendation chart once forced one tick label per pilot 
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-from metrics.db import init_db, make_engine
 from seed.scale import build_scale_portfolio
-from tests.browser_helpers import CHROMIUM_ARGS, LONG_TASKS_SCRIPT, open_page, serve
+from tests.browser_helpers import (
+    LONG_TASKS_SCRIPT,
+    open_page,
+    require_browser,
+    serve,
+    sqlite_database,
+)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
 #: A page must answer within this long after its script ends; a longer task is a freeze.
 FREEZE_MS = 10_000
 PAGES = {
@@ -43,28 +44,12 @@ PAGES = {
 @pytest.fixture(scope="module")
 def big_app(tmp_path_factory):
     """`streamlit run` over a 1,000-pilot SQLite database (built once per module)."""
-    if not CHROMIUM:
-        reason = "Debian chromium not installed (apt-get install chromium)"
-        if os.environ.get("PILOTGATE_REQUIRE_BROWSER"):
-            pytest.fail(reason + " — required in CI")
-        pytest.skip(reason)
-    url = f"sqlite:///{tmp_path_factory.mktemp('scale') / 'scale.db'}"
-    engine = make_engine(url)
-    init_db(engine)
+    require_browser()
+    url, engine = sqlite_database(tmp_path_factory.mktemp("scale"), "scale.db")
     built = build_scale_portfolio(engine, pilots=1000, metrics=2, weeks=30)
     engine.dispose()
     with serve(url) as base:
         yield base, built
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.mark.parametrize("name", list(PAGES))

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import date
 
 import pandas as pd
@@ -18,16 +14,10 @@ import pytest
 from sqlmodel import Session
 
 from metrics import store
-from metrics.db import init_db, make_engine, session_scope
-from tests.conftest import REPO
+from metrics.db import session_scope
+from tests.browser_helpers import browser_page, require_browser, serve, sqlite_database
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
-from tests.test_browser import (
-    CHROMIUM_ARGS,
-    _assert_no_exception,
-    _free_port,
-    _require_browser,
-    _wait_rendered,
-)
+from tests.test_browser import _assert_no_exception, _wait_rendered
 
 pytestmark = pytest.mark.browser
 
@@ -39,10 +29,8 @@ AS_OF = "2012-02-20"  # last complete week 2012-W07 (no values yet)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`streamlit run` on a free port over a database with one pilot, six weeks."""
-    _require_browser()
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser-trust') / 'trust.db'}"
-    engine = make_engine(url)
-    init_db(engine)
+    require_browser()
+    url, engine = sqlite_database(tmp_path_factory.mktemp("browser-trust"), "trust.db")
     with session_scope(engine) as s:
         make_pilot(
             s,
@@ -54,70 +42,17 @@ def server(tmp_path_factory):
         )
         add_weeks(s, metric_id(s, PILOT, "resolution_time"), START, [100, 90, 80, 76, 72, 72])
         add_weeks(s, metric_id(s, PILOT, "error_rate"), START, [4.8, 5.0, 4.9, 4.7, 4.6, 4.8])
-    port = _free_port()
-    env = dict(os.environ, PILOTGATE_DATABASE_URL=url, PILOTGATE_ACTOR="browser")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "streamlit_app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                pytest.fail(f"streamlit did not start:\n{out[-2000:]}")
-            time.sleep(0.5)
-        yield base, engine
+        with serve(url, env={"PILOTGATE_ACTOR": "browser"}, start_timeout=60) as base:
+            yield base, engine
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1400})
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
+    with browser_page(browser, 1280, 1400) as pg:
+        yield pg
 
 
 def _stored(engine, key: str) -> pd.Series:

@@ -265,20 +265,20 @@ def test_hostile_text_reaches_markdown_escaped(hostile_app):
 
 
 def test_script_in_a_pilot_name_is_literal_text_in_the_browser(tmp_path, hostile_app):
-    from tests.test_browser import CHROMIUM_ARGS, _require_browser
-    from tests.test_oidc_browser import local_only, streamlit_server
+    from tests.browser_helpers import launch_chromium, require_browser, serve
+    from tests.test_oidc_browser import local_only
 
-    exe = _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     url = os.environ["PILOTGATE_DATABASE_URL"]
     log = tmp_path / "streamlit.log"
-    env = {"PILOTGATE_DATABASE_URL": url, "PILOTGATE_AUTH_MODE": "none"}
+    env = {"PILOTGATE_AUTH_MODE": "none"}
     with (
-        streamlit_server(env=env, cwd=REPO, log=log) as base,
+        serve(url, env=env, cwd=REPO, log=log, start_timeout=60) as base,
         sync_playwright() as p,
     ):
-        browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         local_only(page)
         dialogs: list[str] = []

@@ -18,24 +18,25 @@ sets PILOTGATE_REQUIRE_BROWSER=1 so that is a failure there).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
-from metrics.db import init_db, make_engine
-from tests.conftest import REPO
+from tests.browser_helpers import (
+    browser_page,
+    free_port,
+    require_browser,
+    running,
+    serve,
+    skip_or_fail,
+    sqlite_database,
+)
 from tests.factories import add_weeks, make_pilot, make_user, metric_id
-from tests.test_browser import CHROMIUM_ARGS, _free_port, _require_browser
 
 pytestmark = pytest.mark.browser
 
@@ -44,98 +45,23 @@ CLIENT_SECRET = "client-secret-never-logged-4711"
 COOKIE_SECRET = "c00c1e5ec2e7a9b8d4f6e1c3b5a7d9f0e2c4b6a8d0f1e3c5b7a9d2f4e6c8b0a1"
 
 
-def _wait_http(url: str, proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            out = log.read_text(errors="replace") if log.exists() else ""
-            pytest.fail(f"{what} did not start:\n{out[-2000:]}")
-        time.sleep(0.3)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def streamlit_server(
-    *,
-    env: dict[str, str],
-    cwd: Path,
-    log: Path,
-    port: int | None = None,
-    extra_args: list[str] | None = None,
-) -> Iterator[str]:
-    """``streamlit run streamlit_app.py`` on 127.0.0.1 (``port``, default a free one);
-    yields its base URL. ``env`` is added to this process's environment; the server's
-    output goes to ``log``.
-    """
-    port = port or _free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(REPO / "streamlit_app.py"),
-                *(extra_args or []),
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{base}/_stcore/health", proc, "streamlit", log)
-        yield base
-    finally:
-        _stop(proc)
-
-
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory) -> Iterator[str]:
     """oidc-provider-mock on a free localhost port; yields its issuer URL."""
-    _require_browser()
+    require_browser()
     if importlib.util.find_spec("oidc_provider_mock") is None:
-        reason = "oidc-provider-mock not installed (pip install -c constraints.txt -e .[dev])"
-        if os.environ.get("PILOTGATE_REQUIRE_BROWSER"):
-            pytest.fail(reason + " — required in CI")
-        pytest.skip(reason)
-    port = _free_port()
+        skip_or_fail("oidc-provider-mock not installed (pip install -c constraints.txt -e .[dev])")
+    port = free_port()
     log = tmp_path_factory.mktemp("oidc") / "provider.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     issuer = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{issuer}/.well-known/openid-configuration", proc, "the OIDC provider", log)
+    with running(
+        [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)],
+        ready_url=f"{issuer}/.well-known/openid-configuration",
+        what="the OIDC provider",
+        log=log,
+        start_timeout=60,
+    ):
         yield issuer
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +69,7 @@ def oidc_app(provider, tmp_path_factory) -> Iterator[dict]:
     """PilotGate in auth mode oidc over a SQLite database with one pilot and the users
     ana@example.com (editor) and root@example.com (admin)."""
     tmp = tmp_path_factory.mktemp("oidc-app")
-    url = f"sqlite:///{tmp / 'oidc.db'}"
-    engine = make_engine(url)
-    init_db(engine)
+    url, engine = sqlite_database(tmp, "oidc.db")
     with Session(engine) as s:
         make_pilot(s, PILOT, actor="seed")
         add_weeks(s, metric_id(s, PILOT, "resolution_time"), date(2012, 1, 2), [99.0], actor="seed")
@@ -153,7 +77,7 @@ def oidc_app(provider, tmp_path_factory) -> Iterator[dict]:
         make_user(s, "root@example.com", role="admin", actor="seed")
         s.commit()
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     secrets = tmp / ".streamlit" / "secrets.toml"
     secrets.parent.mkdir()
     secrets.write_text(
@@ -166,23 +90,17 @@ def oidc_app(provider, tmp_path_factory) -> Iterator[dict]:
         encoding="utf-8",
     )
     log = tmp / "streamlit.log"
-    env = {"PILOTGATE_DATABASE_URL": url, "PILOTGATE_AUTH_MODE": "oidc"}
     # the redirect URI names the port, so the server must get exactly that one
-    with streamlit_server(
-        env=env, cwd=tmp, log=log, port=port, extra_args=["--secrets.files", str(secrets)]
+    with serve(
+        url,
+        env={"PILOTGATE_AUTH_MODE": "oidc"},
+        extra_args=["--secrets.files", str(secrets)],
+        cwd=tmp,
+        log=log,
+        port=port,
+        start_timeout=60,
     ) as base:
         yield {"base": base, "url": url, "log": log, "issuer": provider}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def local_only(page) -> None:
@@ -200,11 +118,9 @@ def local_only(page) -> None:
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
-    pg = ctx.new_page()
-    local_only(pg)
-    yield pg
-    ctx.close()
+    with browser_page(browser, 1300, 1000) as pg:
+        local_only(pg)
+        yield pg
 
 
 def _sidebar(page) -> str:
@@ -290,22 +206,16 @@ def test_secrets_never_reach_the_server_log(oidc_app, page):
 def proxy_app(tmp_path_factory) -> Iterator[str]:
     """PilotGate in auth mode proxy (header X-Forwarded-Email) over a database with one
     pilot and the user ana@example.com (editor)."""
-    _require_browser()
+    require_browser()
     tmp = tmp_path_factory.mktemp("proxy-app")
-    url = f"sqlite:///{tmp / 'proxy.db'}"
-    engine = make_engine(url)
-    init_db(engine)
+    url, engine = sqlite_database(tmp, "proxy.db")
     with Session(engine) as s:
         make_pilot(s, PILOT, actor="seed")
         make_user(s, "ana@example.com", role="editor", actor="seed")
         s.commit()
     engine.dispose()
-    env = {
-        "PILOTGATE_DATABASE_URL": url,
-        "PILOTGATE_AUTH_MODE": "proxy",
-        "PILOTGATE_PROXY_USER_HEADER": "X-Forwarded-Email",
-    }
-    with streamlit_server(env=env, cwd=tmp, log=tmp / "streamlit.log") as base:
+    env = {"PILOTGATE_AUTH_MODE": "proxy", "PILOTGATE_PROXY_USER_HEADER": "X-Forwarded-Email"}
+    with serve(url, env=env, cwd=tmp, log=tmp / "streamlit.log", start_timeout=60) as base:
         yield base
 
 
