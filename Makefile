@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+# Two test processes (pytest-xdist): each has its own SQLite files and PostgreSQL schema.
+PYTEST_ARGS ?= -n 2
 API_PORT ?= 8502
 
 .PHONY: run test install lint format bench screenshot clean-db backup restore
@@ -30,7 +32,7 @@ run: install
 
 ## test: the whole suite (PostgreSQL too when PILOTGATE_TEST_POSTGRES_URL is set)
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

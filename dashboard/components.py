@@ -460,10 +460,11 @@ def csv_download(
     """PilotGate's own CSV download of a table, next to it: written by
     :func:`metrics.csvio.to_csv_text`, so a cell such as ``=cmd|' /C calc'!A0`` is
     neutralised (Streamlit's built-in table download, which writes cells raw, is off:
-    ``client.disableDataExport``)."""
+    ``client.disableDataExport``). The file is written only when the button is
+    clicked (a page with 1,000 pilots does not build CSVs nobody asked for)."""
     st.download_button(
         label,
-        data=csvio.to_csv_text(frame),
+        data=lambda: csvio.to_csv_text(frame),
         file_name=file_name,
         mime="text/csv",
         on_click="ignore",

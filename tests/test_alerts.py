@@ -23,7 +23,7 @@ from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from metrics import alerts, governance, service
+from metrics import alerts, service
 from metrics.models import AlertEvent
 from metrics.settings import Settings
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
@@ -202,7 +202,7 @@ def test_recommendation_changed_and_decision_recorded(engine, monkeypatch):
     with Session(engine) as s:
         add_weeks(s, metric_id(s, "Due pilot", "resolution_time"), date(2012, 6, 18), [300.0])
         monkeypatch.setattr(service, "today", lambda: date(2012, 6, 26))
-        governance.record_decision(
+        service.record_decision(
             session=s,
             actor="ada",
             pilot_id=ids["guarded"],

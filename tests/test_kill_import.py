@@ -28,6 +28,8 @@ from tests.conftest import BACKENDS, fresh_engine
 from tests.factories import make_pilot, metric_in
 
 FIRST_WEEK = date(2010, 1, 4)
+#: The PostgreSQL application_name of the import this test kills (one per process).
+APP_NAME = f"pilotgate-kill-test-{os.getpid()}"
 PILOTS, KEYS, WEEKS = 40, ("resolution_time", "cycle_time"), 150
 
 
@@ -75,8 +77,9 @@ def _writing(engine, db_file: Path | None, wal_start: int) -> bool:
         n = conn.execute(
             sa.text(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                "AND query LIKE 'COPY%' AND application_name = 'pilotgate'"
-            )
+                "AND query LIKE 'COPY%' AND application_name = :app"
+            ),
+            {"app": APP_NAME},
         ).scalar_one()
     return n > 0
 
@@ -87,6 +90,10 @@ def test_an_import_killed_while_it_writes_leaves_the_database_as_it_was(backend,
     request.addfinalizer(engine.dispose)
     _portfolio(engine)
     url = engine.url.render_as_string(hide_password=False)
+    if backend == "postgres":  # tell this import's connection from other test processes'
+        url = engine.url.update_query_dict({"application_name": APP_NAME}).render_as_string(
+            hide_password=False
+        )
     db_file = Path(engine.url.database) if backend == "sqlite" else None
     before = _counts(engine)
     assert before == (0, 0)
@@ -114,8 +121,9 @@ def test_an_import_killed_while_it_writes_leaves_the_database_as_it_was(backend,
                 busy = conn.execute(
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%' "
-                        "AND application_name = 'pilotgate' AND pid <> pg_backend_pid()"
-                    )
+                        "AND application_name = :app AND pid <> pg_backend_pid()"
+                    ),
+                    {"app": APP_NAME},
                 ).scalar_one()
                 if not busy:
                     break

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from metrics import store
 from metrics.db import init_db, make_engine
-from tests.apptest_helpers import APP, open_app
+from tests.apptest_helpers import APP, open_app, spy_downloads
 from tests.apptest_helpers import clear_caches as _clear_caches
 from tests.factories import add_weeks, make_pilot, metric_id, metric_in
 
@@ -754,7 +754,9 @@ def test_export_title_and_undated_measurements_file(db, downloads):
     assert [t.value for t in at.title] == ["Export: go / no-go summary"]
     # every stored week is in the file, whatever the as-of date: no date in its name
     # (the Portfolio page, run first, offers its own table as CSV: not an Export file)
-    names = sorted(n for n in downloads if not n.startswith("pilotgate-portfolio-"))
+    names = sorted(
+        n for n in downloads if n.endswith(".csv") and not n.startswith("pilotgate-portfolio-")
+    )
     assert names == ["pilotgate-measurements.csv", "pilotgate-summary-2012-02-06.csv"]
     lines = downloads["pilotgate-measurements.csv"][0].decode("utf-8").splitlines()
     assert f"{INVOICE},analyst_productivity,2012-W07,12.6," in lines  # after the as-of date
@@ -793,30 +795,7 @@ def test_favicon_is_a_local_image(db, monkeypatch):
 @pytest.fixture
 def downloads(monkeypatch):
     """Every file handed to st.download_button in the run: {file name: (bytes, mime)}."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    seen: dict[str, tuple[bytes, str]] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        if filename and isinstance(path_or_data, bytes):
-            seen[filename] = (path_or_data, mimetype)
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    original_deferred = MediaFileManager.add_deferred
-
-    def spy_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
-        # a file built on click (a callable): build it now, as a click would
-        data = data_callable()
-        seen[file_name] = (data.encode("utf-8") if isinstance(data, str) else data, mimetype)
-        return original_deferred(self, data_callable, mimetype, coordinates, file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy_deferred)
-    return seen
+    return spy_downloads(monkeypatch)
 
 
 def test_export_downloads_are_the_summary_and_measurement_csvs(db, downloads):

@@ -165,7 +165,7 @@ def test_decision_stores_the_hash_of_the_report_shown(engine, monkeypatch):
         add_weeks(s, metric_id(s, HELPDESK, "resolution_time"), date(2012, 1, 2), [79, 78, 77, 76])
         s.commit()
         shown = R.inputs_hash(service.report_inputs(s, pilot_id=pid, as_of=AS_OF))
-        res = governance.record_decision(
+        res = service.record_decision(
             session=s, actor="ada", pilot_id=pid, decision="go", as_of=AS_OF, report_hash=shown
         )
         s.commit()
@@ -175,7 +175,7 @@ def test_decision_stores_the_hash_of_the_report_shown(engine, monkeypatch):
         add_weeks(s, metric_id(s, HELPDESK, "resolution_time"), date(2012, 1, 30), [75])
         s.commit()
         with pytest.raises(governance.StoreError, match="changed since"):
-            governance.record_decision(
+            service.record_decision(
                 session=s,
                 actor="ada",
                 pilot_id=pid,
@@ -187,7 +187,7 @@ def test_decision_stores_the_hash_of_the_report_shown(engine, monkeypatch):
         s.rollback()
         now = R.inputs_hash(service.report_inputs(s, pilot_id=pid, as_of=AS_OF))
         # without a hash (CLI, API) the store hashes the report as of that day itself
-        res2 = governance.record_decision(
+        res2 = service.record_decision(
             session=s, actor="ada", pilot_id=pid, decision="go", as_of=AS_OF, rationale="again"
         )
         assert res2.report_hash == now and res2.report_hash != shown
@@ -201,7 +201,7 @@ def test_report_shows_the_latest_decision_with_signer_and_rationale(engine, monk
         pid = make_pilot(s, metrics=[metric_in(baseline=120.0)])
         add_weeks(s, metric_id(s, HELPDESK, "resolution_time"), date(2012, 1, 2), [99, 98, 97, 96])
         s.commit()
-        governance.record_decision(
+        service.record_decision(
             session=s,
             actor="Zoë Ağaoğlu",
             pilot_id=pid,

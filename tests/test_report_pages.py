@@ -57,7 +57,7 @@ def test_export_page_offers_portfolio_and_pilot_reports(db):
     assert f"Inputs SHA-256 {_hash(db, 'invoice')[:16]}" in (
         labels["Download decision report (PDF)"].help
     )
-    assert at.selectbox(key="report_pilot").value == db["invoice"]
+    assert at.selectbox(key="export_card_pilot").value == db["invoice"]
 
 
 def test_decision_form_stores_the_hash_of_the_report_shown(db):

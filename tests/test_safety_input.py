@@ -23,10 +23,10 @@ from metrics.db import init_db, make_engine
 from metrics.errors import StoreError
 from metrics.models import AppUser, ChecklistTick, PilotCreate, UserCreate
 from metrics.settings import Settings, get_settings
-from tests.apptest_helpers import clear_caches, open_app
+from tests.apptest_helpers import clear_caches, open_app, spy_downloads
 from tests.conftest import REPO
 from tests.factories import make_pilot, make_user, metric_id
-from tests.test_browser import app_url, browser, page  # noqa: F401 (browser fixtures)
+from tests.test_browser import app_url, page  # noqa: F401 (browser fixtures)
 
 HD = "Helpdesk triage assistant"
 HEADER = "pilot,metric,week,value,note\n"
@@ -116,19 +116,8 @@ def test_streamlit_table_download_is_off_in_the_config_the_app_reads():
 
 @pytest.fixture
 def downloads(monkeypatch):
-    """Every file handed to st.download_button in the run: {file name: text}."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    seen: dict[str, str] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        if filename and isinstance(path_or_data, bytes):
-            seen[filename] = path_or_data.decode("utf-8")
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return seen
+    """Every file handed to st.download_button in the run: {file name: (bytes, mime)}."""
+    return spy_downloads(monkeypatch)
 
 
 @pytest.fixture
@@ -177,14 +166,15 @@ def test_every_page_download_neutralises_formula_cells_and_tables_show_names(hos
     # ... and every download next to a table neutralises them
     assert "pilotgate-portfolio-2012-03-01.csv" in downloads
     assert "pilotgate-resolution_time-values.csv" in downloads
-    for name, text in downloads.items():
+    texts = {n: d.decode("utf-8") for n, (d, _) in downloads.items() if n.endswith(".csv")}
+    for name, text in texts.items():
         cells = _cells(text)
         assert cells, name
         bad = [c for c in cells if c.startswith(FORMULA_STARTS)]
         assert not bad, (name, bad)
-    portfolio = _cells(downloads["pilotgate-portfolio-2012-03-01.csv"])
+    portfolio = _cells(texts["pilotgate-portfolio-2012-03-01.csv"])
     assert "'" + FORMULA_NAME in portfolio and "'\uff1d1+1 fullwidth" in portfolio
-    values = _cells(downloads["pilotgate-resolution_time-values.csv"])
+    values = _cells(texts["pilotgate-resolution_time-values.csv"])
     assert "'+1 checked" in values and "'\n=HYPERLINK(1)" in values
 
 

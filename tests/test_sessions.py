@@ -245,7 +245,7 @@ def test_a_save_on_a_read_only_database_names_the_cause(sqlite_shared):
 
     shared = sqlite_shared
     a = open_enter(shared, "alice")
-    value_field(a, shared).set_value(61.2)
+    value_field(a, shared).set_value("61.2")
     reason_field(a, shared).set_value("recount")
 
     def _read_only(dbapi_conn, record, proxy):
@@ -271,7 +271,7 @@ def test_a_save_on_a_full_disk_names_the_cause(sqlite_shared, monkeypatch):
 
     shared = sqlite_shared
     a = open_enter(shared, "alice")
-    value_field(a, shared).set_value(61.2)
+    value_field(a, shared).set_value("61.2")
     reason_field(a, shared).set_value("recount")
 
     def _full(**kw):

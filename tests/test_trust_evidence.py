@@ -449,7 +449,7 @@ def portfolio_db(tmp_path, monkeypatch):
                   date(2012, 1, 2), [70, 70, 70, 70])  # fmt: skip
         s.commit()
         # decided on evidence as of 2012-07-10, then moved to production
-        governance.record_decision(
+        service.record_decision(
             session=s,
             actor="tester",
             pilot_id=pid,

@@ -86,7 +86,7 @@ d2.download_button(
     help="Every stored weekly value; `pilotgate import` reads this file back.",
 )
 
-report_section.render_export_downloads(as_of=as_of, version=version)
+report_section.render_portfolio_download(as_of=as_of, version=version)
 
 # ------------------------------------------------------------------ filters
 per_pilot = frame.drop_duplicates("pilot")[
@@ -213,6 +213,9 @@ if not view.empty:
                 f"{ui.plural(n_open, 'open checklist item')} "
                 f"{'blocks' if n_open == 1 else 'block'} moving to production."
             )
+        report_section.render_pilot_download(
+            pilot_id=int(pid), as_of=as_of, version=version, key="download-pilot-report"
+        )
 
 # ------------------------------------------------------------------ metrics (this page)
 

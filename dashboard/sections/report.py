@@ -1,7 +1,8 @@
 """Decision report downloads (DESIGN §12) for the Pilot and Export pages.
 
 - :func:`render_pilot_download`: "Download decision report (PDF)" for one pilot.
-- :func:`render_export_downloads`: the portfolio report and one pilot's report.
+- :func:`render_portfolio_download`: the portfolio report (Export page; the pilot report
+  sits in the Export page's decision card).
 - :func:`report_hash`: the SHA-256 of the report of a pilot as of a day, which the
   decision form sends with a decision (the report as the person saw it).
 
@@ -70,26 +71,15 @@ def render_pilot_download(*, pilot_id: int, as_of: date, version: tuple, key: st
     )
 
 
-def render_export_downloads(*, as_of: date, version: tuple) -> None:
-    """The portfolio report, and one pilot's decision report (picked here; the pick is
-    shared with the other pages)."""
-    pilots = state.pilots(version)
-    left, right = st.columns(2)
-    with left:
-        st.download_button(
-            "Download portfolio report (PDF)",
-            data=lambda: _portfolio_pdf(version, as_of),
-            file_name=f"pilotgate-portfolio-{as_of.isoformat()}.pdf",
-            mime="application/pdf",
-            on_click="ignore",
-            key="download-portfolio-report",
-            icon=":material/picture_as_pdf:",
-            help="Every pilot with its recommendation, decision date and metric statuses.",
-        )
-    if pilots.empty:
-        return
-    with right:
-        pilot_id = ui.pilot_picker(pilots, key="report_pilot", label="Decision report of")
-        render_pilot_download(
-            pilot_id=pilot_id, as_of=as_of, version=version, key="download-pilot-report"
-        )
+def render_portfolio_download(*, as_of: date, version: tuple) -> None:
+    """The portfolio report's download button (built only when clicked)."""
+    st.download_button(
+        "Download portfolio report (PDF)",
+        data=lambda: _portfolio_pdf(version, as_of),
+        file_name=f"pilotgate-portfolio-{as_of.isoformat()}.pdf",
+        mime="application/pdf",
+        on_click="ignore",
+        key="download-portfolio-report",
+        icon=":material/picture_as_pdf:",
+        help="Every pilot with its recommendation, decision date and metric statuses.",
+    )
