@@ -746,7 +746,7 @@ def test_export_summary_table_and_downloads(db):
     assert pd.isna(summary[summary["Pilot"] == FRAUD]["Current"]).all()
     labels = [b.label for b in at.get("download_button")]
     assert "Download summary CSV" in labels
-    assert any(label.startswith("Download all measurements (18 rows") for label in labels)
+    assert any(label.startswith("Download measurements CSV (18 rows)") for label in labels)
 
 
 def test_export_title_and_undated_measurements_file(db, downloads):

@@ -62,7 +62,7 @@ def _measurements_csv() -> str:
         return csvio.to_csv_text(csvio.export_measurements_frame(s))
 
 
-d1, d2 = st.columns(2)
+d1, d2, d3 = st.columns(3)
 d1.download_button(
     "Download summary CSV",
     data=_summary_csv,
@@ -75,7 +75,7 @@ d1.download_button(
 )
 n_values = state.measurement_count(version)
 d2.download_button(
-    f"Download all measurements ({n_values} rows, long form)",
+    f"Download measurements CSV ({n_values} rows)",
     data=_measurements_csv,
     # Every stored week, whatever the as-of date: the name carries no date.
     file_name=MEASUREMENTS_FILE,
@@ -86,7 +86,8 @@ d2.download_button(
     help="Every stored weekly value; `pilotgate import` reads this file back.",
 )
 
-report_section.render_portfolio_download(as_of=as_of, version=version)
+with d3:
+    report_section.render_portfolio_download(as_of=as_of, version=version)
 
 # ------------------------------------------------------------------ filters
 per_pilot = frame.drop_duplicates("pilot")[

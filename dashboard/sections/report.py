@@ -17,7 +17,6 @@ from datetime import date
 
 import streamlit as st
 
-from dashboard import components as ui
 from dashboard import state
 from metrics import report, service
 from metrics.db import session_scope
