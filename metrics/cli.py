@@ -710,17 +710,22 @@ def serve(
 
 
 def _serve_with_api(port: int, address: str, headless: bool, api_port: int, env: dict) -> int:
-    """The dashboard and the API as two child processes; when either ends (or on
-    Ctrl-C) the other is stopped too. Returns the exit code."""
+    """The dashboard and the API as two child processes; when either ends, or on Ctrl-C
+    or SIGTERM, both are stopped (each runs in its own process group, so Streamlit and
+    uvicorn under them stop too). Returns the exit code."""
     import signal
     import time
 
+    def _terminate(signum, frame):  # SIGTERM (systemd, kill): stop like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     api_cmd = [sys.executable, "-m", "metrics.cli", "api", "--port", str(api_port)]
     dash_cmd = [sys.executable, "-m", "metrics.cli", "serve", "--port", str(port)]
     dash_cmd += ["--address", address]
     if not headless:
         dash_cmd.append("--no-headless")
-    procs = [subprocess.Popen(api_cmd, env=env), subprocess.Popen(dash_cmd, env=env)]
+    procs = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in (api_cmd, dash_cmd)]
     code = 0
     try:
         while all(p.poll() is None for p in procs):
@@ -729,15 +734,23 @@ def _serve_with_api(port: int, address: str, headless: bool, api_port: int, env:
     except KeyboardInterrupt:
         code = 130
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+        _stop_groups(procs, signal.SIGTERM)
         for p in procs:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                p.kill()
+                _stop_groups([p], signal.SIGKILL)
+                p.wait()
     return code
+
+
+def _stop_groups(procs: list, sig: int) -> None:
+    """Send ``sig`` to each child's whole process group (the child and what it started)."""
+    import contextlib
+
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+            os.killpg(p.pid, sig)
 
 
 @app.command()
