@@ -460,14 +460,7 @@ def export_summary(
     ] = None,
 ) -> None:
     """Write the go/no-go summary CSV (one row per pilot and metric)."""
-    from metrics import csvio, service
-    from metrics.db import session_scope
-
-    day = _parse_date(as_of, "--as-of")
-    _check_output(output)
-    with session_scope(_engine()) as s:
-        frame = service.summary_export_frame(s, as_of=day)
-    _write_output(csvio.to_csv_text(frame), output)
+    _export_as_of("summary_export_frame", as_of, output)
 
 
 @export_app.command("vendors")
@@ -481,13 +474,19 @@ def export_vendors(
     ] = None,
 ) -> None:
     """Write one row per vendor across its pilots (the Vendors page's table)."""
+    _export_as_of("vendors_frame", as_of, output)
+
+
+def _export_as_of(frame_function: str, as_of: str | None, output: Path | None) -> None:
+    """Write ``metrics.service.<frame_function>(session, as_of=day)`` as CSV (formula-safe
+    text, plain numbers) to ``output`` or stdout."""
     from metrics import csvio, service
     from metrics.db import session_scope
 
     day = _parse_date(as_of, "--as-of")
     _check_output(output)
     with session_scope(_engine()) as s:
-        frame = service.vendors_frame(s, as_of=day)
+        frame = getattr(service, frame_function)(s, as_of=day)
     _write_output(csvio.to_csv_text(frame), output)
 
 
