@@ -52,7 +52,7 @@ def metrics_frame() -> pd.DataFrame:
 
 @pytest.fixture(autouse=True)
 def _pin_today(monkeypatch):
-    monkeypatch.setattr(csvio, "_today", lambda: TODAY)
+    monkeypatch.setattr(csvio.parsing, "_today", lambda: TODAY)
 
 
 def parse(text, **kw) -> ImportReport:
@@ -214,7 +214,7 @@ def test_valid_weeks(cell, expected):
 
 def test_week_53_exists_in_2026_and_2020_not_in_2025(monkeypatch):
     # 2026 starts on a Thursday, so it has 53 ISO weeks (2026-W53 = Mon 2026-12-28)
-    monkeypatch.setattr(csvio, "_today", lambda: date(2027, 1, 4))
+    monkeypatch.setattr(csvio.parsing, "_today", lambda: date(2027, 1, 4))
     rep = parse(
         HEADER + f"{HELPDESK},resolution_time,2026-W53,1,\n{HELPDESK},resolution_time,2020-W53,1,\n"
     )

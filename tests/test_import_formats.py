@@ -41,7 +41,7 @@ def metrics_frame() -> pd.DataFrame:
 
 @pytest.fixture(autouse=True)
 def _pin_today(monkeypatch):
-    monkeypatch.setattr(csvio, "_today", lambda: TODAY)
+    monkeypatch.setattr(csvio.parsing, "_today", lambda: TODAY)
 
 
 def parse(data, **kw) -> csvio.ImportReport:

@@ -60,7 +60,7 @@ def metrics_frame() -> pd.DataFrame:
 
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch):
-    monkeypatch.setattr(csvio, "_today", lambda: TODAY)
+    monkeypatch.setattr(csvio.parsing, "_today", lambda: TODAY)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -568,7 +568,7 @@ def test_cli_import_refuses_a_week_ten_years_off_unless_confirmed(
         make_pilot(s, PILOT, start_date=date(2026, 1, 5), decision_date=date(2026, 6, 26))
     f = tmp_path / "weekly.csv"
     f.write_text(f"pilot,metric,week,value\n{PILOT},resolution_time,2016-W05,61.2\n")
-    monkeypatch.setattr(csvio, "_today", lambda: date(2026, 12, 1))
+    monkeypatch.setattr(csvio.parsing, "_today", lambda: date(2026, 12, 1))
     code, out, err = _cli(monkeypatch, capsys, url, "import", str(f))
     assert code == 1
     assert err.splitlines() == [

@@ -71,9 +71,6 @@ Pilot definitions CSV (one row per metric, pilot fields repeated)::
 
 from __future__ import annotations
 
-import sys
-import types
-
 from metrics.csvio import (
     columns,
     dialect,
@@ -192,20 +189,3 @@ __all__ = [
     "pilot_names_in",
     "to_csv_text",
 ]
-
-
-class _Package(types.ModuleType):
-    """``metrics.csvio`` keeps behaving as the one module it was: setting a name here
-    (a test pinning ``csvio._today``, a page test counting ``csvio.to_csv_text``) sets it
-    in every module of the package that holds it, where the code that calls it looks
-    it up."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        super().__setattr__(name, value)
-        for module in _MODULES:
-            if name in vars(module):
-                setattr(module, name, value)
-
-
-_MODULES = (columns, reports, formula, dialect, parsing, measurements, pilots, writing)
-sys.modules[__name__].__class__ = _Package
